@@ -1,0 +1,1 @@
+"""shotseek: search video footage by meaning."""

@@ -1,0 +1,3 @@
+from shotseek.server.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Everything that turns video into searchable shots and answers queries."""

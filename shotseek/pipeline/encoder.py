@@ -1,0 +1,407 @@
+"""The CLIP encoder: images and text → L2-normalised float32 vectors in one space.
+
+Every model is built by :func:`create_encoder` (cached per process by :func:`get_encoder`) from
+an open_clip name and a ``pretrained`` value:
+
+=========================  ==========================================================
+``model``                  ``pretrained``
+=========================  ==========================================================
+open_clip name             a tag from open_clip's table (weights from the hub, cached),
+(``ViT-L-14-quickgelu``)   a checkpoint file (with ``checkpoint_tag`` for its
+                           preprocessing and QuickGELU), or ``none`` (random weights:
+                           speed benchmarks and plumbing tests only)
+``hf-hub:org/repo``        ignored: config and weights come from that hub repository
+``local-dir:/path``        ignored: ``open_clip_config.json`` + weights in the folder
+=========================  ==========================================================
+
+A tag carries its preprocessing (mean/std, interpolation, resize mode) and whether it was
+trained with QuickGELU; both are applied here, since open_clip itself only warns when the
+architecture's activation does not match the tag's. This module is the only one that imports
+open_clip.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import open_clip
+import torch
+from PIL import Image
+
+from shotseek.pipeline.config import Settings
+from shotseek.pipeline.errors import ConfigError, ModelUnavailableError, UnknownModelError
+
+log = logging.getLogger(__name__)
+
+SourceKind = Literal["tag", "checkpoint", "random", "hf-hub", "local-dir"]
+_RANDOM = {"none", "random", ""}
+_RANDOM_SEED = 0  # random weights are the same in every process, so ids stay meaningful
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model name + pretrained value, resolved to what will be loaded and how."""
+
+    kind: SourceKind
+    model: str  # architecture name, or the hf-hub:/local-dir: identifier as given
+    pretrained: str | None  # tag, checkpoint path, or None
+    tag: str | None = None  # the open_clip tag whose preprocessing and QuickGELU apply
+    tag_cfg: dict[str, Any] = field(default_factory=dict)  # preprocessing + quick_gelu of a tag
+    force_quick_gelu: bool = False
+
+    @property
+    def arch(self) -> str:
+        """Architecture name with ``-quickgelu`` when the weights need it."""
+        if self.force_quick_gelu and not self.model.endswith("-quickgelu"):
+            return f"{self.model}-quickgelu"
+        return self.model
+
+
+def _normalise_name(name: str) -> str:
+    return name.strip().replace("/", "-")
+
+
+def resolve_model(model: str, pretrained: str | None, checkpoint_tag: str | None = None) -> ModelSource:
+    """Check a model name and pretrained value against open_clip's tables, before any loading.
+
+    Raises :class:`UnknownModelError` for a name or tag open_clip does not know (listing close
+    matches), and :class:`ModelUnavailableError` for a checkpoint path that does not exist.
+    """
+    model = model.strip()
+    if not model:
+        raise UnknownModelError("no model name given; try the default ViT-L-14-quickgelu")
+    if model.startswith("hf-hub:"):
+        if not model[len("hf-hub:"):].strip("/"):
+            raise UnknownModelError("'hf-hub:' needs a repository, e.g. hf-hub:timm/ViT-B-16-SigLIP")
+        return ModelSource("hf-hub", model, None)
+    if model.startswith("local-dir:"):
+        folder = Path(model[len("local-dir:"):]).expanduser()
+        if not (folder / "open_clip_config.json").is_file():
+            raise ModelUnavailableError(
+                f"{model}: no open_clip_config.json in {folder}; a local-dir: model is a folder "
+                "holding open_clip_config.json and its weights (e.g. open_clip_model.safetensors)"
+            )
+        return ModelSource("local-dir", f"local-dir:{folder.resolve()}", None)
+
+    arch = _normalise_name(model)
+    known = open_clip.list_models()
+    if arch not in known:
+        close = difflib.get_close_matches(arch, known, n=5, cutoff=0.6)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise UnknownModelError(
+            f"unknown open_clip model {model!r}.{hint} `shotseek models` lists them all."
+        )
+    value = (pretrained or "").strip()
+    if value.lower() in _RANDOM:
+        return ModelSource("random", arch, None)
+
+    def tag_source(kind: SourceKind, tag: str, path: str | None) -> ModelSource:
+        cfg = open_clip.get_pretrained_cfg(arch, tag)
+        arch_quick = bool((open_clip.get_model_config(arch) or {}).get("quick_gelu", False))
+        force = bool(cfg.get("quick_gelu", False)) and not arch_quick
+        return ModelSource(kind, arch, path or tag, tag, dict(cfg), force)
+
+    tags = open_clip.list_pretrained_tags_by_model(arch)
+    if open_clip.get_pretrained_cfg(arch, value):
+        return tag_source("tag", value, None)
+    path = Path(value).expanduser()
+    if path.is_file():
+        if checkpoint_tag:
+            if not open_clip.get_pretrained_cfg(arch, checkpoint_tag):
+                raise UnknownModelError(
+                    f"checkpoint tag {checkpoint_tag!r} is not a pretrained tag of {arch}; "
+                    f"its tags are: {', '.join(tags) or 'none'}"
+                )
+            return tag_source("checkpoint", checkpoint_tag, str(path.resolve()))
+        return ModelSource("checkpoint", arch, str(path.resolve()))
+    if os.sep in value or value.endswith((".pt", ".pth", ".bin", ".safetensors")):
+        raise ModelUnavailableError(f"checkpoint file {value} does not exist; check the path")
+    raise UnknownModelError(
+        f"{value!r} is not a pretrained tag of {arch} nor a checkpoint file; "
+        f"its tags are: {', '.join(tags) or 'none (use a checkpoint file or none)'}"
+    )
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def model_id_of(source: ModelSource) -> str:
+    """A stable id for the embedding space: equal ids mean comparable vectors."""
+    if source.kind == "tag":
+        return f"{source.arch}/{source.pretrained}"
+    if source.kind == "checkpoint":
+        if source.tag:
+            return f"{source.arch}/{source.tag}"
+        return f"{source.arch}/file-{_file_digest(Path(source.pretrained or ''))}"
+    if source.kind == "random":
+        return f"{source.arch}/none"
+    if source.kind == "local-dir":
+        folder = Path(source.model[len("local-dir:"):])
+        weights = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))
+        digest = _file_digest(weights[0]) if weights else "noweights"
+        return f"local-dir:{folder.name}/{digest}"
+    return source.model  # hf-hub:org/repo
+
+
+def _offline_message(source: ModelSource, exc: BaseException) -> str:
+    reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    if source.kind == "hf-hub":
+        repo = source.model[len("hf-hub:"):]
+        return (
+            f"cannot fetch {source.model} from the Hugging Face Hub ({reason}). To work offline, "
+            f"run `hf download {repo}` on a machine with network and copy its cache folder "
+            "(~/.cache/huggingface/hub) here, or save the repository's files into a folder and "
+            "use --model local-dir:/that/folder"
+        )
+    where = source.tag_cfg.get("hf_hub", "").rstrip("/") or source.tag_cfg.get("url", "")
+    return (
+        f"cannot fetch the weights of {source.model} (pretrained {source.pretrained!r}) from "
+        f"{where or 'the hub'} ({reason}). To work offline, download them on a machine with "
+        f"network (`hf download {where}` caches them in ~/.cache/huggingface/hub; copy that "
+        f"folder here) or pass the file itself: --model {source.model} --pretrained "
+        f"/path/to/open_clip_pytorch_model.bin --checkpoint-tag {source.tag}"
+    )
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """cuda, then mps, then cpu for 'auto'; an explicit choice must be available."""
+    if preference == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for but no CUDA GPU is visible; use --device auto")
+    if preference == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        raise ConfigError("device 'mps' was asked for but Metal is not available; use --device auto")
+    return torch.device(preference)
+
+
+def pick_precision(preference: str, device: torch.device) -> str:
+    """open_clip precision name: half precision on a GPU, fp32 on a CPU, unless asked."""
+    if preference != "auto":
+        return preference
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if device.type == "mps":
+        return "fp16"
+    return "fp32"
+
+
+ImageLike = np.ndarray | Image.Image
+
+
+class ClipEncoder:
+    """A loaded CLIP model: batched, inference-mode encoding to normalised float32 vectors."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        preprocess: Any,
+        tokenizer: Any,
+        *,
+        model_id: str,
+        source: ModelSource,
+        device: torch.device,
+        precision: str,
+        batch_size: int,
+    ) -> None:
+        self.model = model.eval()
+        self.preprocess = preprocess
+        self.tokenizer = tokenizer
+        self.model_id = model_id
+        self.source = source
+        self.device = device
+        self.precision = precision
+        self.batch_size = batch_size
+        self.input_dtype = _input_dtype(model)
+        self.dim = int(self._text_batch(["a"]).shape[1])
+        self._pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
+
+    def __repr__(self) -> str:
+        return f"ClipEncoder({self.model_id!r}, dim={self.dim}, device={self.device}, {self.precision})"
+
+    @property
+    def image_size(self) -> int:
+        size = getattr(self.model.visual, "image_size", 224)
+        return int(size[0] if isinstance(size, (tuple, list)) else size)
+
+    def _prepare(self, image: ImageLike) -> torch.Tensor:
+        if isinstance(image, np.ndarray):
+            image = Image.fromarray(image)
+        return self.preprocess(image.convert("RGB") if image.mode != "RGB" else image)
+
+    @torch.inference_mode()
+    def _image_batch(self, pixels: torch.Tensor) -> np.ndarray:
+        x = pixels.to(self.device, dtype=self.input_dtype, non_blocking=True)
+        feats = self.model.encode_image(x).float()
+        return torch.nn.functional.normalize(feats, dim=-1).cpu().numpy()
+
+    @torch.inference_mode()
+    def _text_batch(self, texts: Sequence[str]) -> np.ndarray:
+        tokens = self.tokenizer(list(texts)).to(self.device)
+        feats = self.model.encode_text(tokens).float()
+        return torch.nn.functional.normalize(feats, dim=-1).cpu().numpy()
+
+    def iter_image_batches(self, images: Iterable[ImageLike]) -> Iterator[np.ndarray]:
+        """Encode a stream of images batch by batch (B × D each), preprocessing the next
+        batch on worker threads while the model runs on the current one."""
+        iterator = iter(images)
+
+        def next_batch():
+            chunk = []
+            for image in iterator:
+                chunk.append(image)
+                if len(chunk) == self.batch_size:
+                    break
+            return [self._pool.submit(self._prepare, im) for im in chunk]
+
+        pending = next_batch()
+        while pending:
+            pixels = torch.stack([f.result() for f in pending])
+            pending = next_batch()
+            yield self._image_batch(pixels)
+
+    def encode_images(self, images: Iterable[ImageLike]) -> np.ndarray:
+        """N × D float32, rows L2-normalised."""
+        batches = list(self.iter_image_batches(images))
+        if not batches:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.concatenate(batches).astype(np.float32, copy=False)
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """N × D float32, rows L2-normalised."""
+        if isinstance(texts, str):
+            raise TypeError("encode_texts takes a list of strings; use encode_text for one")
+        out = [self._text_batch(texts[i : i + self.batch_size])
+               for i in range(0, len(texts), self.batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, self.dim), dtype=np.float32)
+
+    def encode_text(self, text: str) -> np.ndarray:
+        """One D-vector, L2-normalised."""
+        return self.encode_texts([text])[0]
+
+
+def _input_dtype(model: torch.nn.Module) -> torch.dtype:
+    for module in model.visual.modules():
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+            return module.weight.dtype
+    return torch.float32
+
+
+def create_encoder(
+    model: str,
+    pretrained: str | None,
+    *,
+    checkpoint_tag: str | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+    batch_size: int = 32,
+    cache_dir: str | Path | None = None,
+) -> ClipEncoder:
+    """Build a :class:`ClipEncoder`: the one place where models are created."""
+    source = resolve_model(model, pretrained, checkpoint_tag)
+    dev = pick_device(device)
+    prec = pick_precision(precision, dev)
+    cache = str(cache_dir) if cache_dir else None
+    kwargs: dict[str, Any] = {"precision": prec, "device": dev, "cache_dir": cache}
+
+    weights: str | None = None
+    if source.kind == "tag":
+        try:
+            weights = open_clip.download_pretrained(source.tag_cfg, cache_dir=cache)
+        except Exception as exc:  # network, hub, disk: all mean "not here"
+            raise ModelUnavailableError(_offline_message(source, exc)) from exc
+        if not weights:
+            raise ModelUnavailableError(_offline_message(source, RuntimeError("no download source")))
+    elif source.kind == "checkpoint":
+        weights = source.pretrained
+    if source.tag_cfg:
+        kwargs.update(
+            force_quick_gelu=source.force_quick_gelu,
+            image_mean=source.tag_cfg.get("mean"),
+            image_std=source.tag_cfg.get("std"),
+            image_interpolation=source.tag_cfg.get("interpolation"),
+            image_resize_mode=source.tag_cfg.get("resize_mode"),
+        )
+    name = source.model  # QuickGELU, where a tag needs it, is forced explicitly above
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_RANDOM_SEED)
+            clip, _, preprocess = open_clip.create_model_and_transforms(
+                name, pretrained=weights, **kwargs
+            )
+    except (ModelUnavailableError, UnknownModelError):
+        raise
+    except Exception as exc:
+        if source.kind == "hf-hub":
+            raise ModelUnavailableError(_offline_message(source, exc)) from exc
+        what = weights or source.model
+        raise ModelUnavailableError(
+            f"cannot load {source.model} from {what}: {str(exc).splitlines()[0][:300]}. "
+            "Check that the weights belong to this architecture (--model) and are not damaged"
+        ) from exc
+    tokenizer = open_clip.get_tokenizer(name)
+    model_id = model_id_of(source)
+    if source.kind == "random":
+        log.warning("%s uses RANDOM weights: fine for speed and plumbing, useless for search",
+                    model_id)
+    encoder = ClipEncoder(
+        clip,
+        preprocess,
+        tokenizer,
+        model_id=model_id,
+        source=source,
+        device=dev,
+        precision=prec,
+        batch_size=batch_size,
+    )
+    log.info("loaded %r", encoder)
+    return encoder
+
+
+_CACHE: dict[tuple, ClipEncoder] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def get_encoder(settings: Settings) -> ClipEncoder:
+    """The process-wide encoder for these settings, loaded on first use."""
+    key = (
+        settings.model,
+        settings.pretrained,
+        settings.checkpoint_tag,
+        settings.device,
+        settings.precision,
+        settings.batch_size,
+        str(settings.model_cache_dir),
+    )
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = create_encoder(
+                settings.model,
+                settings.pretrained,
+                checkpoint_tag=settings.checkpoint_tag,
+                device=settings.device,
+                precision=settings.precision,
+                batch_size=settings.batch_size,
+                cache_dir=settings.model_cache_dir,
+            )
+        return _CACHE[key]

@@ -1,0 +1,99 @@
+"""Pydantic data types shared by the pipeline, the CLI and the MCP server.
+
+Time has one representation everywhere: seconds as floats, measured from the video's first
+presented frame using the decoder's presentation timestamps, and rendered ``HH:MM:SS.mmm``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+
+_TIMECODE = re.compile(r"^(?:(?:(\d+):)?(\d{1,2}):)?(\d{1,2}(?:\.\d+)?)$")
+
+
+def format_timecode(seconds: float) -> str:
+    """Render seconds as ``HH:MM:SS.mmm`` (rounded to the millisecond)."""
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"a timecode needs a finite, non-negative number of seconds, not {seconds}")
+    ms = round(seconds * 1000)
+    h, rem = divmod(ms, 3_600_000)
+    m, rem = divmod(rem, 60_000)
+    s, ms = divmod(rem, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
+
+
+def parse_timecode(value: str | float | int) -> float:
+    """Seconds from ``HH:MM:SS.mmm``, ``MM:SS``, ``SS.s`` or a number."""
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        text = value.strip()
+        match = _TIMECODE.match(text)
+        if not match:
+            raise ValueError(
+                f"{value!r} is not a time: use seconds (90.5) or HH:MM:SS.mmm (00:01:30.500)"
+            )
+        h, m, s = match.groups()
+        if m is not None and int(m) >= 60 and h is not None:
+            raise ValueError(f"{value!r} has {m} minutes; minutes run 0-59")
+        seconds = int(h or 0) * 3600 + int(m or 0) * 60 + float(s)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{value!r} is not a non-negative time")
+    return seconds
+
+
+class Span(BaseModel):
+    """A stretch of a video, ``start`` inclusive to ``end`` exclusive, in seconds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: float = Field(ge=0, description="Start in seconds from the first frame.")
+    end: float = Field(ge=0, description="End in seconds from the first frame.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Span:
+        if self.end < self.start:
+            raise ValueError(f"a span cannot end ({self.end}) before it starts ({self.start})")
+        return self
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def start_tc(self) -> str:
+        return format_timecode(self.start)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def end_tc(self) -> str:
+        return format_timecode(self.end)
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    def __str__(self) -> str:
+        return f"{self.start_tc}-{self.end_tc}"
+
+
+class VideoInfo(BaseModel):
+    """What probing a video file found: validated before any work is done on it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    size_bytes: int
+    container: str = Field(description="FFmpeg's name of the container format.")
+    codec: str
+    width: int = Field(description="Displayed width, after rotation metadata is applied.")
+    height: int = Field(description="Displayed height, after rotation metadata is applied.")
+    rotation: int = Field(description="Counter-clockwise rotation applied for display, degrees.")
+    duration: float = Field(description="Seconds, from the container or stream header.")
+    average_fps: float | None = Field(description="Average frame rate from the header, if any.")
+    frame_count: int | None = Field(description="Frame count from the header, when it has one.")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def duration_tc(self) -> str:
+        return format_timecode(self.duration)

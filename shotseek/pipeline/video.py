@@ -1,0 +1,260 @@
+"""Open, validate and sample video frames with exact presentation times.
+
+Times come from each decoded frame's presentation timestamp (PTS × time base), measured from the
+stream's start, never from ``frame_index / average_fps``: that classic shortcut drifts on
+variable-frame-rate footage (phones, screen recordings) and on edited files with gaps.
+
+Sampling streams: one decoded frame is held at a time, only sampled frames are colour-converted
+(and scaled in the same step), so a three-hour file costs no more memory than a three-second one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+import numpy as np
+
+from shotseek.pipeline.errors import VideoDecodeError, VideoOpenError
+from shotseek.pipeline.models import VideoInfo, format_timecode
+
+log = logging.getLogger(__name__)
+
+_EPS = 1e-6
+#: Decoding may stop this much before the header's duration without the file being truncated
+#: (last-frame duration, audio longer than video); it is at least two frame intervals.
+TRUNCATION_TOLERANCE_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class SampledFrame:
+    """One sampled frame: RGB pixels as displayed (rotation and pixel aspect applied)."""
+
+    index: int
+    """0-based number of this sample."""
+    time: float
+    """Seconds from the first presented frame, from the frame's own presentation timestamp."""
+    image: np.ndarray
+    """H × W × 3 uint8 RGB."""
+
+
+def _open_container(path: Path) -> av.container.InputContainer:
+    if not path.exists():
+        raise VideoOpenError(path, "no such file; check the path")
+    if path.is_dir():
+        raise VideoOpenError(path, "is a folder, not a video file")
+    if not path.is_file():
+        raise VideoOpenError(path, "is not a regular file")
+    if path.stat().st_size == 0:
+        raise VideoOpenError(path, "is empty (0 bytes); the copy or download did not finish")
+    try:
+        return av.open(str(path), mode="r", metadata_errors="ignore")
+    except PermissionError as exc:
+        raise VideoOpenError(path, "cannot be read: permission denied") from exc
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise VideoOpenError(
+            path,
+            f"is not a video file FFmpeg can read ({_reason(exc)}); if it is one, the file is "
+            "damaged (an unfinished copy or download?)",
+        ) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.split(": '")[0].strip() or type(exc).__name__
+
+
+def _video_stream(container: av.container.InputContainer, path: Path) -> av.video.VideoStream:
+    if not container.streams:
+        raise VideoOpenError(
+            path, "holds no streams at all: zero duration (an empty or unfinished recording?)"
+        )
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams})
+        raise VideoOpenError(path, f"has no video stream (it holds {', '.join(kinds)})")
+    return container.streams.video[0]
+
+
+def _header_duration(container: av.container.InputContainer, stream: av.video.VideoStream) -> float:
+    if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None and container.duration > 0:
+        return container.duration / av.time_base
+    return 0.0
+
+
+def _display_size(width: int, height: int, sar: Fraction | None) -> tuple[int, int]:
+    """Pixel size with non-square pixels (anamorphic DV, DVB) stretched to square ones."""
+    if sar is not None and sar > 0 and sar != 1:
+        return max(2, round(width * sar)), height
+    return width, height
+
+
+def _scaled_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """Scale (width, height) so the shorter side is at most ``short_side``; even numbers."""
+    short = min(width, height)
+    if short_side <= 0 or short <= short_side:
+        return width, height
+    scale = short_side / short
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
+def _rotation(frame: av.VideoFrame) -> int:
+    try:
+        degrees = frame.rotation
+    except Exception:  # pragma: no cover - malformed side data
+        return 0
+    # Only right angles are meaningful for footage; snap anything else to the nearest one.
+    return int(round((degrees or 0) / 90.0)) * 90 % 360
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Validate a video file and read what its header says, decoding just its first frame.
+
+    Raises :class:`VideoOpenError` naming the file and the problem: missing, a folder, empty, not
+    a video, no video stream, zero duration, or no decodable frame.
+    """
+    path = Path(path)
+    with _open_container(path) as container:
+        stream = _video_stream(container, path)
+        duration = _header_duration(container, stream)
+        first = None
+        try:
+            for frame in container.decode(stream):
+                first = frame
+                break
+        except av.error.FFmpegError as exc:
+            raise VideoDecodeError(path, f"is corrupt: its first frame cannot be decoded "
+                                   f"({_reason(exc)})") from exc
+        if first is None:
+            raise VideoOpenError(path, "has zero duration: its video stream holds no frames")
+        rotation = _rotation(first)
+        width, height = _display_size(first.width, first.height, stream.sample_aspect_ratio)
+        if rotation in (90, 270):
+            width, height = height, width
+        if duration <= 0:
+            # No duration in the header (raw streams, some MKVs): it is learnt while sampling.
+            log.debug("%s: no duration in the header", path)
+        rate = stream.average_rate or stream.guessed_rate
+        return VideoInfo(
+            path=str(path),
+            size_bytes=path.stat().st_size,
+            container=container.format.name,
+            codec=stream.codec_context.name,
+            width=width,
+            height=height,
+            rotation=rotation,
+            duration=duration,
+            average_fps=float(rate) if rate else None,
+            frame_count=stream.frames or None,
+        )
+
+
+def sample_frames(
+    path: str | Path,
+    fps: float = 2.0,
+    *,
+    short_side: int = 448,
+    threads: int = 0,
+) -> Iterator[SampledFrame]:
+    """Yield the frames displayed at times 0, 1/fps, 2/fps, … with their exact times.
+
+    For each target time the frame on screen at that instant is chosen (the last one presented at
+    or before it), and its own presentation time is reported. A source frame is yielded at most
+    once, so sampling above the source's rate does not duplicate frames. Frames are scaled so
+    their shorter side is at most ``short_side`` pixels (0: no scaling).
+
+    Raises :class:`VideoOpenError` before yielding anything when the file is unusable, and
+    :class:`VideoDecodeError` when the data turns out truncated or corrupt part-way through.
+    """
+    if not (fps > 0 and math.isfinite(fps)):
+        raise ValueError(f"fps must be a positive number, not {fps}")
+    path = Path(path)
+    info = probe(path)
+    interval = 1.0 / fps
+    with _open_container(path) as container:
+        stream = _video_stream(container, path)
+        stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = threads
+        time_base = stream.time_base
+        start_pts = stream.start_time
+        nominal = 1.0 / info.average_fps if info.average_fps else 0.04
+
+        size: tuple[int, int] | None = None
+        rotation = info.rotation
+        next_target = 0.0
+        k = 0  # index of next_target
+        prev: av.VideoFrame | None = None
+        prev_time = 0.0
+        prev_emitted = True
+        last_time = -1.0
+        emitted = 0
+
+        def emit(frame: av.VideoFrame, t: float) -> SampledFrame:
+            nonlocal size, emitted
+            if size is None:
+                w, h = _display_size(frame.width, frame.height, stream.sample_aspect_ratio)
+                size = _scaled_size(w, h, short_side)
+            rgb = frame.to_ndarray(
+                format="rgb24", width=size[0], height=size[1], interpolation="AREA"
+            )
+            if rotation:
+                rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
+            sample = SampledFrame(index=emitted, time=t, image=rgb)
+            emitted += 1
+            return sample
+
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    # No timestamp: assume it follows the previous frame at the nominal rate.
+                    t = last_time + nominal if last_time >= 0 else 0.0
+                else:
+                    if start_pts is None:
+                        start_pts = frame.pts
+                    t = float((frame.pts - start_pts) * time_base)
+                if t < -_EPS:
+                    continue  # pre-roll before the first presented frame (edit lists)
+                t = max(t, 0.0)
+                last_time = max(last_time, t)
+                if prev is not None and t > next_target + _EPS:
+                    # prev is on screen at next_target (prev_time <= next_target < t).
+                    if not prev_emitted:
+                        yield emit(prev, prev_time)
+                    k = max(k + 1, math.ceil((t - _EPS) / interval))
+                    next_target = k * interval
+                    prev_emitted = True
+                if prev is None or t > prev_time or prev_emitted:
+                    prev, prev_time, prev_emitted = frame, t, False
+        except av.error.FFmpegError as exc:
+            reached = format_timecode(max(last_time, 0.0))
+            raise VideoDecodeError(
+                path, f"is corrupt: decoding failed at {reached} ({_reason(exc)})"
+            ) from exc
+
+        if prev is None:
+            raise VideoOpenError(path, "has zero duration: its video stream holds no frames")
+        if not prev_emitted and next_target < prev_time + nominal - _EPS:
+            # The last frame stays on screen for about one frame interval: it is sampled when
+            # the next target time falls within that interval.
+            yield emit(prev, prev_time)
+
+        end = last_time + nominal
+        tolerance = max(TRUNCATION_TOLERANCE_S, 2 * nominal)
+        if info.duration > 0 and end + tolerance < info.duration:
+            raise VideoDecodeError(
+                path,
+                f"is truncated: its frames stop at {format_timecode(end)} but its header says "
+                f"{format_timecode(info.duration)}; re-copy or re-download the file",
+            )
+
+
+def video_duration(path: str | Path) -> float:
+    """Duration in seconds from the header (0.0 when the header has none)."""
+    return probe(path).duration

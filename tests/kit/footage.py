@@ -1,0 +1,273 @@
+"""Generate small test videos with known ground truth: cuts, scene labels, frame times.
+
+Scenes are coloured shapes on plain grey backgrounds (the same renderer the tiny CLIP fixture is
+trained on) that move, zoom and flicker. Transitions are hard cuts or dissolves. Frame times can be
+irregular (variable frame rate), and a frame-number barcode can be stamped on every frame so a test
+can tell exactly which source frame a sample came from.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+import av
+import numpy as np
+
+from tests.kit.shapes import ShapeSpec, caption, render
+
+BARCODE_BITS = 14
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One scene: a shape of a colour, moving across a plain background."""
+
+    color: str
+    shape: str
+    duration: float
+    background: int = 60
+    start_xy: tuple[float, float] = (0.35, 0.5)
+    velocity: tuple[float, float] = (0.04, 0.0)  # fraction of the frame per second
+    size: float = 0.3
+    zoom: float = 0.0  # change of size per second (camera push-in)
+    flicker: float = 0.0  # relative brightness amplitude (lamp flicker, exposure pumping)
+    spin: float = 8.0  # degrees per second
+
+    @property
+    def label(self) -> str:
+        return caption(self.color, self.shape)
+
+    def frame(self, t: float, width: int, height: int) -> np.ndarray:
+        """The scene's picture ``t`` seconds after it starts (t may lie outside its duration)."""
+        x = self.start_xy[0] + self.velocity[0] * t
+        y = self.start_xy[1] + self.velocity[1] * t
+        spec = ShapeSpec(
+            color=self.color,
+            shape=self.shape,
+            cx=x,
+            cy=y,
+            size=max(0.05, self.size + self.zoom * t),
+            angle=self.spin * t,
+        )
+        brightness = 1.0 + self.flicker * math.sin(2 * math.pi * 3.0 * t)
+        return render(width, height, self.background, [spec], brightness=brightness)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Ground truth for one scene occurrence on the video's timeline."""
+
+    start: float
+    end: float
+    label: str
+    scene: int  # index of the scene in the list given to make_footage (recurrences share it)
+
+
+@dataclass
+class Footage:
+    """A generated video and what is known to be in it."""
+
+    path: Path
+    width: int
+    height: int
+    frame_times: list[float]
+    segments: list[Segment]
+    cuts: list[float] = field(default_factory=list)  # boundaries; a dissolve counts at its middle
+    dissolves: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return self.segments[-1].end if self.segments else 0.0
+
+    def frame_index_at(self, t: float) -> int:
+        """The source frame on screen at time ``t``."""
+        idx = int(np.searchsorted(np.asarray(self.frame_times), t + 1e-9, side="right")) - 1
+        return max(0, idx)
+
+
+def stamp_index(img: np.ndarray, index: int) -> None:
+    """Write ``index`` as a black/white barcode along the bottom edge of an RGB frame."""
+    h, w = img.shape[:2]
+    bar_h = max(8, h // 12)
+    cell = w // (BARCODE_BITS + 2)
+    img[h - bar_h :, :] = 128
+    for bit in range(BARCODE_BITS):
+        on = (index >> bit) & 1
+        x0 = (bit + 1) * cell
+        img[h - bar_h + 2 : h - 2, x0 + 2 : x0 + cell - 2] = 255 if on else 0
+
+
+def read_index(img: np.ndarray) -> int:
+    """Read the barcode written by :func:`stamp_index` (works after lossy compression)."""
+    h, w = img.shape[:2]
+    bar_h = max(8, h // 12)
+    cell = w // (BARCODE_BITS + 2)
+    value = 0
+    y0, y1 = h - bar_h + 3, h - 3
+    for bit in range(BARCODE_BITS):
+        x0 = (bit + 1) * cell
+        patch = img[y0:y1, x0 + 4 : x0 + cell - 4]
+        if patch.mean() > 128:
+            value |= 1 << bit
+    return value
+
+
+def write_video(
+    path: Path,
+    frames: Sequence[tuple[np.ndarray, float]] | list,
+    *,
+    codec: str = "libx264",
+    rotation: int = 0,
+    faststart: bool = False,
+    rate: int = 25,
+) -> None:
+    """Encode (RGB frame, presentation time in seconds) pairs; times may be irregular."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = {"movflags": "faststart"} if faststart else {}
+    time_base = Fraction(1, 1000)
+    with av.open(str(path), mode="w", options=options) as container:
+        stream = container.add_stream(codec, rate=rate)
+        first = frames[0][0] if frames else np.zeros((16, 16, 3), np.uint8)
+        stream.height, stream.width = first.shape[:2]
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = time_base
+        if codec == "libx264":
+            stream.options = {"preset": "veryfast", "crf": "18"}
+        if rotation:
+            stream.set_display_rotation(rotation)
+        if not frames:
+            container.start_encoding()  # a valid file whose video stream holds no frames
+        for img, t in frames:
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = round(t * 1000)
+            frame.time_base = time_base
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def make_footage(
+    path: Path,
+    scenes: Sequence[Scene],
+    order: Sequence[int] | None = None,
+    transitions: Sequence[Literal["cut", "dissolve"]] | None = None,
+    *,
+    fps: float = 10.0,
+    size: tuple[int, int] = (320, 180),
+    dissolve_s: float = 1.0,
+    frame_times: Sequence[float] | None = None,
+    barcode: bool = False,
+    rotation: int = 0,
+    faststart: bool = False,
+) -> Footage:
+    """Render ``scenes`` in ``order`` (indices; repeats make recurring scenes) and encode them.
+
+    ``transitions[i]`` joins occurrence i and i+1. A dissolve of ``dissolve_s`` seconds is
+    centred on the boundary, which is where the ground-truth cut is placed.
+    ``frame_times`` gives explicit (variable) presentation times; otherwise ``fps`` is constant.
+    """
+    order = list(range(len(scenes))) if order is None else list(order)
+    transitions = list(transitions or ["cut"] * (len(order) - 1))
+    if len(transitions) != len(order) - 1:
+        raise ValueError("need one transition between each pair of scene occurrences")
+    width, height = size
+    segments: list[Segment] = []
+    t = 0.0
+    for idx in order:
+        segments.append(Segment(t, t + scenes[idx].duration, scenes[idx].label, idx))
+        t += scenes[idx].duration
+    duration = t
+    if frame_times is None:
+        n = int(round(duration * fps))
+        frame_times = [i / fps for i in range(n)]
+    dissolves = [
+        (segments[i].end - dissolve_s / 2, segments[i].end + dissolve_s / 2)
+        for i, kind in enumerate(transitions)
+        if kind == "dissolve"
+    ]
+
+    def picture(time: float) -> np.ndarray:
+        i = next((k for k, s in enumerate(segments) if time < s.end), len(segments) - 1)
+        seg = segments[i]
+        img = scenes[seg.scene].frame(time - seg.start, width, height)
+        for k, kind in enumerate(transitions):
+            if kind != "dissolve":
+                continue
+            mid = segments[k].end
+            if abs(time - mid) < dissolve_s / 2:
+                a, b = segments[k], segments[k + 1]
+                img_a = scenes[a.scene].frame(time - a.start, width, height)
+                img_b = scenes[b.scene].frame(time - b.start, width, height)
+                alpha = (time - (mid - dissolve_s / 2)) / dissolve_s
+                img = (img_a * (1 - alpha) + img_b * alpha).astype(np.uint8)
+        return img
+
+    frames = []
+    for i, ft in enumerate(frame_times):
+        img = picture(ft)
+        if barcode:
+            stamp_index(img, i)
+        frames.append((img, ft))
+    write_video(path, frames, rotation=rotation, faststart=faststart)
+    return Footage(
+        path=path,
+        width=width,
+        height=height,
+        frame_times=[round(ft * 1000) / 1000 for ft in frame_times],
+        segments=segments,
+        cuts=[s.end for s in segments[:-1]],
+        dissolves=dissolves,
+    )
+
+
+#: The standard multi-scene test video: hard cuts, one dissolve, camera motion, zoom, flicker,
+#: and a scene (the yellow triangle) that recurs later in the same video.
+STANDARD_SCENES: tuple[Scene, ...] = (
+    Scene("yellow", "triangle", 6.0, background=50, velocity=(0.05, 0.0), flicker=0.15),
+    Scene("blue", "circle", 5.0, background=170, start_xy=(0.6, 0.45), velocity=(-0.04, 0.02)),
+    Scene("red", "square", 6.0, background=90, zoom=0.03, size=0.22),
+    Scene("green", "star", 5.0, background=30, velocity=(0.03, -0.01), flicker=0.1),
+    Scene("magenta", "circle", 5.0, background=200, start_xy=(0.45, 0.55), zoom=-0.02),
+)
+STANDARD_ORDER: tuple[int, ...] = (0, 1, 2, 3, 0, 4)
+STANDARD_TRANSITIONS: tuple[str, ...] = ("cut", "dissolve", "cut", "cut", "cut")
+
+
+def standard_footage(path: Path, **kwargs) -> Footage:
+    """Write the standard multi-scene video (about 33 s, 320×180, 10 fps) to ``path``."""
+    return make_footage(path, STANDARD_SCENES, STANDARD_ORDER, STANDARD_TRANSITIONS, **kwargs)
+
+
+def vfr_times(duration: float, seed: int = 7) -> list[float]:
+    """Irregular frame times like a phone's: bursts at 30 fps, stalls, a one-second gap."""
+    rng = np.random.default_rng(seed)
+    times, t = [], 0.0
+    while t < duration:
+        times.append(round(t, 3))
+        if 4.0 <= t < 5.0:
+            t = 6.0  # recording stalled: one frame shown for a whole second and more
+            continue
+        t += float(rng.choice([1 / 30, 1 / 30, 1 / 24, 1 / 15, 0.1]))
+    return times
+
+
+def write_audio_only(path: Path, seconds: float = 1.0, rate: int = 16000) -> None:
+    """A valid media file with no video stream (a WAV tone)."""
+    n = int(seconds * rate)
+    tone = (np.sin(2 * np.pi * 440 * np.arange(n) / rate) * 8000).astype(np.int16)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("pcm_s16le", rate=rate)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(tone[None, :], format="s16", layout="mono")
+        frame.sample_rate = rate
+        frame.pts = 0
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)

@@ -1,0 +1,27 @@
+import pytest
+
+from shotseek.pipeline.config import DEFAULT_MODEL, DEFAULT_PRETRAINED, Settings
+
+
+def test_defaults_are_vit_l14_metaclip_at_two_fps():
+    s = Settings()
+    assert (s.model, s.pretrained, s.fps) == (DEFAULT_MODEL, DEFAULT_PRETRAINED, 2.0)
+    assert DEFAULT_MODEL.startswith("ViT-L-14")
+
+
+def test_environment_variables_override_defaults(monkeypatch):
+    monkeypatch.setenv("SHOTSEEK_FPS", "1.5")
+    monkeypatch.setenv("SHOTSEEK_MODEL", "ViT-B-32")
+    s = Settings()
+    assert s.fps == 1.5 and s.model == "ViT-B-32"
+
+
+def test_flags_override_environment_and_none_means_not_given(monkeypatch):
+    monkeypatch.setenv("SHOTSEEK_FPS", "1.5")
+    s = Settings().merged(fps=3.0, model=None)
+    assert s.fps == 3.0 and s.model == DEFAULT_MODEL
+
+
+def test_out_of_range_values_are_refused():
+    with pytest.raises(ValueError, match="fps"):
+        Settings().merged(fps=0)

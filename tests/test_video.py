@@ -1,0 +1,191 @@
+"""Sampling: exact presentation times, rotation, scaling, streaming, and every kind of bad input."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import psutil
+import pytest
+
+from shotseek.pipeline.errors import VideoDecodeError, VideoOpenError
+from shotseek.pipeline.video import probe, sample_frames
+from tests.kit.footage import (
+    STANDARD_SCENES,
+    Scene,
+    make_footage,
+    read_index,
+    vfr_times,
+    write_audio_only,
+    write_video,
+)
+
+
+def check_samples_are_exact(footage, fps):
+    """Each sample is the frame on screen at its target time, reported at its own PTS."""
+    samples = list(sample_frames(footage.path, fps))
+    times = footage.frame_times
+    assert samples, "no frames sampled"
+    for s in samples:
+        idx = read_index(s.image)
+        assert idx < len(times), f"barcode {idx} unreadable"
+        # the reported time is that frame's presentation time (within half a source frame)
+        gap = (times[idx + 1] - times[idx]) if idx + 1 < len(times) else times[idx] - times[idx - 1]
+        assert abs(s.time - times[idx]) <= gap / 2, (s.index, s.time, idx, times[idx])
+    # every target time in the video is covered by the frame on screen at that instant
+    reported = {round(s.time, 3) for s in samples}
+    k = 0
+    while k / fps < times[-1]:
+        on_screen = times[footage.frame_index_at(k / fps)]
+        assert round(on_screen, 3) in reported, f"target {k / fps}s: frame at {on_screen} missing"
+        k += 1
+    assert [s.index for s in samples] == list(range(len(samples)))
+    assert all(a.time < b.time for a, b in zip(samples, samples[1:]))
+    return samples
+
+
+@pytest.mark.parametrize("fps", [1.0, 2.0, 3.0])
+def test_constant_rate_samples_carry_exact_presentation_times(standard_video, fps):
+    samples = check_samples_are_exact(standard_video, fps)
+    assert len(samples) == pytest.approx(standard_video.duration * fps, abs=1)
+
+
+def test_variable_frame_rate_times_come_from_pts_not_frame_counting(footage_dir):
+    times = vfr_times(12.0)
+    footage = make_footage(
+        footage_dir / "vfr.mp4", [Scene("cyan", "star", 12.0)], frame_times=times, barcode=True
+    )
+    samples = check_samples_are_exact(footage, 2.0)
+    # the classic mistake, index / average fps, is far off on this file: the test can tell
+    average_fps = (len(times) - 1) / times[-1]
+    naive_error = max(abs(read_index(s.image) / average_fps - s.time) for s in samples)
+    assert naive_error > 0.5
+
+
+def test_sampling_above_the_source_rate_does_not_repeat_frames(footage_dir):
+    footage = make_footage(
+        footage_dir / "slow.mp4", [Scene("red", "circle", 5.0)], fps=2.0, barcode=True
+    )
+    samples = list(sample_frames(footage.path, 3.0))
+    indices = [read_index(s.image) for s in samples]
+    assert indices == sorted(set(indices)) == list(range(10))
+
+
+def test_rotation_metadata_is_applied(footage_dir):
+    img = np.full((180, 320, 3), 40, np.uint8)
+    img[:30, :30] = (255, 0, 0)  # a red mark in the coded top-left corner
+    path = footage_dir / "rotated.mp4"
+    write_video(path, [(img, i / 10) for i in range(10)], rotation=90)
+    info = probe(path)
+    assert (info.width, info.height, info.rotation) == (180, 320, 90)
+    frame = next(iter(sample_frames(path, 2.0)))
+    assert frame.image.shape == (320, 180, 3)
+    # 90 degrees counter-clockwise moves the top-left corner to the bottom-left
+    assert frame.image[-10:, :10, 0].mean() > 200 and frame.image[-10:, :10, 1].mean() < 60
+    assert frame.image[:10, :10, 0].mean() < 100
+
+
+def test_frames_are_scaled_to_the_configured_short_side(standard_video):
+    frame = next(iter(sample_frames(standard_video.path, 1.0, short_side=90)))
+    assert frame.image.shape == (90, 160, 3)
+    full = next(iter(sample_frames(standard_video.path, 1.0, short_side=0)))
+    assert full.image.shape == (180, 320, 3)
+
+
+def test_probe_reports_duration_size_and_rate(standard_video):
+    info = probe(standard_video.path)
+    assert info.duration == pytest.approx(standard_video.duration, abs=0.15)
+    assert (info.width, info.height) == (320, 180)
+    assert info.average_fps == pytest.approx(10, rel=0.01)
+    assert info.codec == "h264"
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_while_sampling_a_long_file(footage_dir):
+    scenes = [Scene(c, s, 45.0, velocity=(0.005, 0.0)) for c, s in
+              [("red", "circle"), ("blue", "square"), ("white", "star"), ("orange", "triangle")]]
+    footage = make_footage(footage_dir / "long.mp4", scenes, fps=25.0, size=(640, 360))
+    proc = psutil.Process()
+    gc.collect()
+    rss = []
+    count = 0
+    for frame in sample_frames(footage.path, 3.0, short_side=0):
+        count += 1
+        if count == 20 or count % 50 == 0:
+            rss.append(proc.memory_info().rss)
+    assert count == pytest.approx(footage.duration * 3, abs=1)
+    # 540 frames of 640x360 RGB would be 373 MB if anything kept them
+    assert max(rss) - rss[0] < 40 * 2**20, [r // 2**20 for r in rss]
+
+
+# --- bad input: every case is a VideoOpenError naming the file and the problem -------------
+
+
+def _expect(path, exc_type, words):
+    with pytest.raises(exc_type) as info:
+        list(sample_frames(path, 2.0))
+    message = str(info.value)
+    assert str(path) in message
+    assert words in message, message
+    with pytest.raises(VideoOpenError):
+        probe(path)
+
+
+def test_missing_file(tmp_path):
+    _expect(tmp_path / "nope.mp4", VideoOpenError, "no such file")
+
+
+def test_folder_instead_of_file(tmp_path):
+    _expect(tmp_path, VideoOpenError, "is a folder")
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.mp4"
+    path.write_bytes(b"")
+    _expect(path, VideoOpenError, "empty")
+
+
+def test_text_file_is_not_a_video(tmp_path):
+    path = tmp_path / "notes.mp4"
+    path.write_text("shot list: scene 1, scene 2\n" * 20)
+    _expect(path, VideoOpenError, "not a video")
+
+
+def test_random_bytes_are_not_a_video(tmp_path):
+    path = tmp_path / "noise.mov"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    _expect(path, VideoOpenError, "not a video")
+
+
+def test_audio_only_file_has_no_video_stream(tmp_path):
+    path = tmp_path / "tone.wav"
+    write_audio_only(path)
+    _expect(path, VideoOpenError, "no video stream (it holds audio)")
+
+
+def test_video_without_frames_has_zero_duration(tmp_path):
+    path = tmp_path / "hollow.mp4"
+    write_video(path, [])
+    with pytest.raises(VideoOpenError) as info:
+        list(sample_frames(path, 2.0))
+    assert str(path) in str(info.value)
+    assert "zero duration" in str(info.value)
+
+
+def test_truncated_file_without_index_cannot_be_opened(tmp_path):
+    footage = make_footage(tmp_path / "cut.mp4", [STANDARD_SCENES[0]])
+    data = footage.path.read_bytes()
+    footage.path.write_bytes(data[: len(data) * 6 // 10])  # the moov index was at the end
+    _expect(footage.path, VideoOpenError, "not a video file FFmpeg can read")
+
+
+def test_truncated_file_is_detected_while_sampling(tmp_path):
+    footage = make_footage(
+        tmp_path / "cut_fast.mp4", [STANDARD_SCENES[0], STANDARD_SCENES[1]], faststart=True
+    )
+    data = footage.path.read_bytes()
+    footage.path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(VideoDecodeError) as info:
+        list(sample_frames(footage.path, 2.0))
+    assert "truncated" in str(info.value) or "corrupt" in str(info.value)
+    assert str(footage.path) in str(info.value)
