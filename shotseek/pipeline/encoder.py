@@ -158,8 +158,14 @@ def model_id_of(source: ModelSource) -> str:
     return source.model  # hf-hub:org/repo
 
 
+def _first_line(exc: BaseException, limit: int = 240) -> str:
+    """The first line of an exception's message (or its type when it has none), shortened."""
+    lines = str(exc).strip().splitlines()
+    return lines[0][:limit] if lines else type(exc).__name__
+
+
 def _offline_message(source: ModelSource, exc: BaseException) -> str:
-    reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    reason = _first_line(exc)
     if source.kind == "hf-hub":
         repo = source.model[len("hf-hub:"):]
         return (
@@ -234,7 +240,7 @@ class ClipEncoder:
         self.batch_size = batch_size
         self.input_dtype = _input_dtype(model)
         self.dim = int(self._text_batch(["a"]).shape[1])
-        self._pool = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1))
+        self._pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
 
     def __repr__(self) -> str:
         return f"ClipEncoder({self.model_id!r}, dim={self.dim}, device={self.device}, {self.precision})"
@@ -356,7 +362,7 @@ def create_encoder(
             raise ModelUnavailableError(_offline_message(source, exc)) from exc
         what = weights or source.model
         raise ModelUnavailableError(
-            f"cannot load {source.model} from {what}: {str(exc).splitlines()[0][:300]}. "
+            f"cannot load {source.model} from {what}: {_first_line(exc)}. "
             "Check that the weights belong to this architecture (--model) and are not damaged"
         ) from exc
     tokenizer = open_clip.get_tokenizer(name)

@@ -1,0 +1,77 @@
+"""The command line: JSON on stdout only, clear errors on stderr, exit codes that tell."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from shotseek.server.cli import app
+from tests.conftest import TINY_CLIP
+
+runner = CliRunner()
+
+
+def test_probe_json_lists_each_video(standard_video):
+    result = runner.invoke(app, ["probe", str(standard_video.path), "--json"])
+    assert result.exit_code == 0, result.output
+    [info] = json.loads(result.stdout)
+    assert info["path"] == str(standard_video.path)
+    assert info["duration"] == pytest.approx(standard_video.duration, abs=0.15)
+    assert info["duration_tc"].startswith("00:00:3")
+
+
+def test_probe_reports_a_broken_file_and_still_checks_the_others(standard_video, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_text("not a video")
+    result = runner.invoke(app, ["probe", str(broken), str(standard_video.path), "--json"])
+    assert result.exit_code == 1
+    assert [i["path"] for i in json.loads(result.stdout)] == [str(standard_video.path)]
+    assert "broken.mp4" in result.stderr and "not a video" in result.stderr
+
+
+def test_sample_json_gives_seconds_and_timecodes(standard_video, tmp_path):
+    result = runner.invoke(
+        app, ["sample", str(standard_video.path), "--fps", "1", "--json", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert len(rows) == pytest.approx(standard_video.duration, abs=1)
+    assert rows[3]["time"] == pytest.approx(3.0) and rows[3]["timecode"] == "00:00:03.000"
+    assert len(list(tmp_path.glob("*.jpg"))) == len(rows)
+
+
+def test_environment_settings_reach_the_cli(monkeypatch):
+    monkeypatch.setenv("SHOTSEEK_FPS", "1.25")
+    result = runner.invoke(app, ["config", "--json"])
+    assert json.loads(result.stdout)["fps"] == 1.25
+
+
+def test_check_model_loads_the_tiny_fixture():
+    result = runner.invoke(app, ["check-model", "--model", TINY_CLIP, "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["dim"] == 64 and info["model_id"].startswith("local-dir:tiny_clip/")
+
+
+def test_user_errors_are_one_line_and_exit_2():
+    proc = subprocess.run(
+        [sys.executable, "-m", "shotseek", "check-model", "--model", "ViT-L-15", "--json"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "unknown open_clip model 'ViT-L-15'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_invalid_setting_values_are_named():
+    proc = subprocess.run(
+        [sys.executable, "-m", "shotseek", "sample", "x.mp4", "--fps", "0"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "fps" in proc.stderr and "Traceback" not in proc.stderr

@@ -1,0 +1,203 @@
+"""The CLIP encoder: loading paths, output contract, errors, and the tiny fixture's accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+import open_clip
+import pytest
+from PIL import Image
+
+from shotseek.pipeline import encoder as enc
+from shotseek.pipeline.config import Settings
+from shotseek.pipeline.encoder import create_encoder, get_encoder, pick_precision, resolve_model
+from shotseek.pipeline.errors import ModelUnavailableError, UnknownModelError
+from tests.conftest import TINY_CLIP
+from tests.kit.shapes import CLASSES, caption
+from tests.kit.train_tiny_clip import random_picture
+
+HELDOUT_SEED = 20261126  # not the training seed (0) nor its held-out seed
+
+
+@pytest.fixture(scope="module")
+def random_vit_b32():
+    return create_encoder("ViT-B-32", "none", device="cpu")
+
+
+def test_random_weights_give_normalised_float32_vectors(random_vit_b32):
+    frames = [np.full((180, 320, 3), v, np.uint8) for v in (0, 80, 160, 240)]
+    vectors = random_vit_b32.encode_images(frames)
+    assert vectors.shape == (4, 512) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    texts = random_vit_b32.encode_texts(["a cat", "a dog", "a red square"])
+    assert texts.shape == (3, 512)
+    np.testing.assert_allclose(np.linalg.norm(texts, axis=1), 1.0, atol=1e-5)
+    assert random_vit_b32.model_id == "ViT-B-32/none"
+    assert random_vit_b32.precision == "fp32" and random_vit_b32.device.type == "cpu"
+
+
+def test_random_weights_are_the_same_in_every_process(random_vit_b32):
+    again = create_encoder("ViT-B-32", "none", device="cpu")
+    np.testing.assert_allclose(
+        again.encode_texts(["a boat"]), random_vit_b32.encode_texts(["a boat"]), atol=1e-6
+    )
+
+
+def test_images_may_be_arrays_or_pil_and_batches_split_cleanly(random_vit_b32):
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(0, 255, (120, 160, 3), dtype=np.uint8) for _ in range(5)]
+    random_vit_b32.batch_size = 2  # 5 images: batches of 2, 2, 1
+    try:
+        as_arrays = random_vit_b32.encode_images(frames)
+        as_pil = random_vit_b32.encode_images(Image.fromarray(f) for f in frames)
+    finally:
+        random_vit_b32.batch_size = 32
+    one_batch = random_vit_b32.encode_images(frames)
+    np.testing.assert_allclose(as_arrays, as_pil, atol=1e-6)
+    np.testing.assert_allclose(as_arrays, one_batch, atol=1e-5)
+    assert random_vit_b32.encode_images([]).shape == (0, 512)
+
+
+def test_tiny_fixture_ranks_the_right_caption_first_on_heldout_images(tiny_encoder):
+    rng = np.random.default_rng(HELDOUT_SEED)
+    pictures, labels = zip(*(random_picture(rng) for _ in range(640)))
+    images = tiny_encoder.encode_images(pictures)
+    captions = tiny_encoder.encode_texts([caption(c, s) for c, s in CLASSES])
+    accuracy = float(np.mean((images @ captions.T).argmax(1) == np.array(labels)))
+    assert accuracy >= 0.9, accuracy
+    assert tiny_encoder.model_id.startswith("local-dir:tiny_clip/")
+    assert tiny_encoder.dim == 64
+
+
+def test_tiny_fixture_text_query_scores_matching_frames_highest(tiny_encoder):
+    from tests.kit.footage import Scene
+
+    frames = {s: Scene(c, s, 1.0).frame(0.3, 320, 180) for c, s in
+              [("yellow", "triangle"), ("blue", "circle"), ("red", "square"), ("green", "star")]}
+    vectors = tiny_encoder.encode_images(list(frames.values()))
+    for i, (shape, color) in enumerate(
+        [("triangle", "yellow"), ("circle", "blue"), ("square", "red"), ("star", "green")]
+    ):
+        scores = vectors @ tiny_encoder.encode_text(f"a {color} {shape}")
+        assert int(scores.argmax()) == i
+
+
+def test_unknown_model_name_suggests_close_ones():
+    with pytest.raises(UnknownModelError, match="ViT-L-14"):
+        resolve_model("ViT-L-15", "none")
+
+
+def test_unknown_tag_lists_the_models_tags():
+    with pytest.raises(UnknownModelError, match="metaclip_fullcc"):
+        resolve_model("ViT-L-14", "metaclip_fulcc")
+
+
+def test_missing_checkpoint_file_is_named():
+    with pytest.raises(ModelUnavailableError, match="/no/such/weights.bin"):
+        resolve_model("ViT-B-32", "/no/such/weights.bin")
+
+
+def test_local_dir_without_config_is_explained(tmp_path):
+    with pytest.raises(ModelUnavailableError, match="open_clip_config.json"):
+        resolve_model(f"local-dir:{tmp_path}", None)
+
+
+def test_unreachable_weights_say_which_model_and_how_to_bring_it_offline(tmp_path):
+    # conftest sets HF_HUB_OFFLINE=1 and the cache folder is empty: the download must fail fast
+    with pytest.raises(ModelUnavailableError) as info:
+        create_encoder("ViT-L-14-quickgelu", "metaclip_fullcc", cache_dir=tmp_path)
+    message = str(info.value)
+    assert "ViT-L-14-quickgelu" in message and "metaclip_fullcc" in message
+    assert "timm/vit_large_patch14_clip_224.metaclip_2pt5b" in message
+    assert "--pretrained" in message and "--checkpoint-tag metaclip_fullcc" in message
+
+
+class _Captured(Exception):
+    pass
+
+
+@pytest.fixture
+def spy_create(monkeypatch, tmp_path):
+    """Capture what create_encoder asks open_clip for, without loading a real model."""
+    calls = {}
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"stand-in")
+
+    def fake_create(name, pretrained=None, **kwargs):
+        calls.update(name=name, pretrained=pretrained, **kwargs)
+        raise _Captured
+
+    monkeypatch.setattr(open_clip, "download_pretrained", lambda cfg, cache_dir=None: str(weights))
+    monkeypatch.setattr(open_clip, "create_model_and_transforms", fake_create)
+    return calls, weights
+
+
+def _create_and_capture(*args, **kwargs):
+    with pytest.raises(ModelUnavailableError) as info:
+        create_encoder(*args, **kwargs)
+    assert isinstance(info.value.__cause__, _Captured)
+
+
+def test_a_quickgelu_tag_forces_quickgelu_and_its_preprocessing(spy_create):
+    calls, weights = spy_create
+    _create_and_capture("ViT-L-14", "metaclip_fullcc", device="cpu")
+    assert calls["force_quick_gelu"] is True
+    assert calls["pretrained"] == str(weights)
+    assert tuple(calls["image_mean"]) == pytest.approx((0.48145466, 0.4578275, 0.40821073))
+    assert calls["image_interpolation"] == "bicubic"
+
+
+def test_a_tag_with_its_own_mean_and_std_gets_them(spy_create):
+    calls, _ = spy_create
+    _create_and_capture("ViT-L-14", "laion2b_s32b_b82k", device="cpu")
+    assert calls["force_quick_gelu"] is False
+    assert tuple(calls["image_mean"]) == (0.5, 0.5, 0.5)
+    assert tuple(calls["image_std"]) == (0.5, 0.5, 0.5)
+
+
+def test_a_checkpoint_file_gets_its_tags_preprocessing_and_model_id(spy_create):
+    calls, weights = spy_create
+    source = resolve_model("ViT-L-14", str(weights), checkpoint_tag="metaclip_fullcc")
+    assert source.kind == "checkpoint" and source.force_quick_gelu
+    assert enc.model_id_of(source) == "ViT-L-14-quickgelu/metaclip_fullcc"
+    _create_and_capture("ViT-L-14", str(weights), checkpoint_tag="metaclip_fullcc", device="cpu")
+    assert calls["pretrained"] == str(weights) and calls["force_quick_gelu"] is True
+
+
+def test_model_ids_name_the_embedding_space(tmp_path):
+    assert enc.model_id_of(resolve_model("ViT-L-14", "metaclip_fullcc")) == (
+        "ViT-L-14-quickgelu/metaclip_fullcc"
+    )
+    assert enc.model_id_of(resolve_model("ViT-L-14-quickgelu", "metaclip_fullcc")) == (
+        "ViT-L-14-quickgelu/metaclip_fullcc"
+    )
+    ckpt = tmp_path / "mine.pt"
+    ckpt.write_bytes(b"abc")
+    assert enc.model_id_of(resolve_model("ViT-B-32", str(ckpt))).startswith("ViT-B-32/file-")
+
+
+def test_precision_is_fp32_on_cpu_unless_asked():
+    import torch
+
+    assert pick_precision("auto", torch.device("cpu")) == "fp32"
+    assert pick_precision("auto", torch.device("cuda")) in ("bf16", "fp16")
+    assert pick_precision("fp16", torch.device("cpu")) == "fp16"
+
+
+def test_the_encoder_is_loaded_once_per_process():
+    settings = Settings(model=TINY_CLIP, device="cpu")
+    assert get_encoder(settings) is get_encoder(Settings(model=TINY_CLIP, device="cpu"))
+
+
+@pytest.mark.gpu
+def test_gpu_encoder_runs_in_half_precision_and_matches_fp32():
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    gpu = create_encoder("ViT-B-32", "none", device="cuda")
+    cpu = create_encoder("ViT-B-32", "none", device="cpu")
+    assert gpu.precision in ("bf16", "fp16")
+    frames = [np.random.default_rng(i).integers(0, 255, (224, 224, 3), np.uint8) for i in range(4)]
+    a, b = gpu.encode_images(frames), cpu.encode_images(frames)
+    assert a.dtype == np.float32
+    assert float(np.min(np.sum(a * b, axis=1))) > 0.99
