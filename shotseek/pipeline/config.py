@@ -33,6 +33,15 @@ class Settings(BaseSettings):
         description="Where the embedded store, thumbnails and search history live.",
     )
 
+    qdrant_url: str | None = Field(
+        None,
+        description=(
+            "Qdrant server URL (e.g. http://localhost:6333). Unset: an embedded store in "
+            "<data_dir>/qdrant, for one process at a time and up to about 20,000 shots."
+        ),
+    )
+    qdrant_api_key: str | None = Field(None, description="API key for the Qdrant server.")
+
     # Sampling
     fps: float = Field(
         2.0,
@@ -82,6 +91,32 @@ class Settings(BaseSettings):
         None,
         description="Where downloaded weights are cached; default: the Hugging Face cache.",
     )
+
+    # Semantic analysis (see pipeline/segment.py and bench/bench_segment.py for the measurements)
+    class_threshold: float = Field(
+        0.3,
+        gt=0,
+        lt=2,
+        description="Cosine distance (average linkage) under which frames share a semantic class.",
+    )
+    min_scene_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=600,
+        description="Class runs shorter than this are merged into a neighbouring scene.",
+    )
+    shot_threshold: float = Field(
+        0.15,
+        gt=0,
+        lt=2,
+        description="Cosine distance (average linkage, contiguous) under which frames share a shot.",
+    )
+    thumbnail_width: int = Field(480, ge=64, le=1920, description="Width of shot thumbnails.")
+
+    @property
+    def store_location(self) -> str:
+        """Where the shots live: the server URL, or the embedded store's folder."""
+        return self.qdrant_url or str(self.data_dir / "qdrant")
 
     def merged(self, **overrides: Any) -> Settings:
         """A copy with the given values replaced; ``None`` means 'not given' and is skipped."""

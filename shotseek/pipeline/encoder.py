@@ -384,6 +384,15 @@ def create_encoder(
     return encoder
 
 
+def configured_model_id(settings: Settings) -> str | None:
+    """The model id the settings name, worked out without loading the model (None if invalid)."""
+    try:
+        return model_id_of(resolve_model(settings.model, settings.pretrained,
+                                         settings.checkpoint_tag))
+    except (UnknownModelError, ModelUnavailableError, OSError):
+        return None
+
+
 _CACHE: dict[tuple, ClipEncoder] = {}
 _CACHE_LOCK = threading.Lock()
 

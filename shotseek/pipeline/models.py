@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
@@ -97,3 +99,106 @@ class VideoInfo(BaseModel):
     @property
     def duration_tc(self) -> str:
         return format_timecode(self.duration)
+
+
+class VideoRecord(BaseModel):
+    """One indexed video, as stored with its shots."""
+
+    video_id: str = Field(description="Content hash of the file: survives moves and renames.")
+    path: str = Field(description="Absolute path the video was last indexed from.")
+    file_name: str
+    size_bytes: int
+    duration: float = Field(description="Seconds.")
+    width: int
+    height: int
+    fps_sampled: float
+    frame_count: int = Field(description="Frames sampled and embedded.")
+    model_id: str
+    settings_key: str = Field(description="Hash of the settings that shaped this index run.")
+    run_id: str
+    indexed_at: datetime
+    n_classes: int
+    n_scenes: int
+    n_shots: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def duration_tc(self) -> str:
+        return format_timecode(self.duration)
+
+
+class Shot(Span):
+    """A semantic shot: contiguous frames inside one scene; its mean embedding is searched."""
+
+    shot_id: str = Field(description="Stable within an index run: uuid5 of video, run, index.")
+    video_id: str
+    path: str = Field(description="The video file.")
+    index: int = Field(description="0-based position of the shot in its video.")
+    scene: int = Field(description="0-based scene index in the video.")
+    class_index: int = Field(description="Semantic class of the shot's scene.")
+    keyframe_time: float = Field(description="Seconds: the frame nearest the shot's mean.")
+    thumbnail: str | None = Field(None, description="Path of the keyframe JPEG.")
+    frame_count: int
+
+
+class SceneInfo(Span):
+    """A semantic scene: a maximal run of frames of one class."""
+
+    index: int
+    class_index: int
+    shots: list[Shot]
+
+
+class ClassInfo(BaseModel):
+    """A semantic class: frames that look alike wherever they are in the video."""
+
+    index: int
+    scenes: list[int] = Field(description="Indices of the scenes of this class, in time order.")
+    seconds: float = Field(description="Total screen time of the class.")
+
+
+class VideoStructure(BaseModel):
+    """One video's hierarchy: classes → scenes → shots."""
+
+    video: VideoRecord
+    classes: list[ClassInfo]
+    scenes: list[SceneInfo]
+
+
+IndexStatus = Literal["indexed", "skipped", "failed"]
+
+
+class IndexOutcome(BaseModel):
+    """What happened to one file in an index run."""
+
+    path: str
+    status: IndexStatus
+    video_id: str | None = None
+    duration: float | None = None
+    n_shots: int | None = None
+    seconds: float = Field(0.0, description="Wall-clock time spent on this file.")
+    reason: str | None = Field(None, description="Why it failed or was skipped.")
+
+
+class IndexReport(BaseModel):
+    """The outcome of indexing a batch of files and folders."""
+
+    results: list[IndexOutcome]
+
+    @property
+    def failed(self) -> list[IndexOutcome]:
+        return [r for r in self.results if r.status == "failed"]
+
+
+Stage = Literal["probe", "sample", "analyse", "thumbnails", "store", "done", "skipped", "failed"]
+
+
+class ProgressEvent(BaseModel):
+    """Progress of indexing one file, reported through a callback."""
+
+    path: str
+    file_number: int = Field(description="1-based position of the file in the batch.")
+    file_count: int
+    stage: Stage
+    done: float = Field(0.0, description="Seconds of video processed in this stage.")
+    total: float | None = Field(None, description="Seconds of video in this file, if known.")

@@ -114,6 +114,19 @@ def _rotation(frame: av.VideoFrame) -> int:
     return int(round((degrees or 0) / 90.0)) * 90 % 360
 
 
+def _output_size(frame: av.VideoFrame, stream: av.video.VideoStream, short_side: int) -> tuple[int, int]:
+    w, h = _display_size(frame.width, frame.height, stream.sample_aspect_ratio)
+    return _scaled_size(w, h, short_side)
+
+
+def _to_rgb(frame: av.VideoFrame, size: tuple[int, int], rotation: int) -> np.ndarray:
+    """Colour-convert and scale in one step, then apply the display rotation."""
+    rgb = frame.to_ndarray(format="rgb24", width=size[0], height=size[1], interpolation="AREA")
+    if rotation:
+        rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
+    return rgb
+
+
 def probe(path: str | Path) -> VideoInfo:
     """Validate a video file and read what its header says, decoding just its first frame.
 
@@ -199,14 +212,8 @@ def sample_frames(
         def emit(frame: av.VideoFrame, t: float) -> SampledFrame:
             nonlocal size, emitted
             if size is None:
-                w, h = _display_size(frame.width, frame.height, stream.sample_aspect_ratio)
-                size = _scaled_size(w, h, short_side)
-            rgb = frame.to_ndarray(
-                format="rgb24", width=size[0], height=size[1], interpolation="AREA"
-            )
-            if rotation:
-                rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
-            sample = SampledFrame(index=emitted, time=t, image=rgb)
+                size = _output_size(frame, stream, short_side)
+            sample = SampledFrame(index=emitted, time=t, image=_to_rgb(frame, size, rotation))
             emitted += 1
             return sample
 
@@ -255,6 +262,41 @@ def sample_frames(
             )
 
 
-def video_duration(path: str | Path) -> float:
-    """Duration in seconds from the header (0.0 when the header has none)."""
-    return probe(path).duration
+def frames_at(
+    path: str | Path, times: list[float], *, short_side: int = 448
+) -> list[np.ndarray]:
+    """The frames presented at ``times`` (times reported by :func:`sample_frames`), in order.
+
+    Each one is reached by seeking to the keyframe before it and decoding forward, so fetching
+    a few keyframes of a long video costs a few GOPs, not a second pass over the file.
+    """
+    path = Path(path)
+    info = probe(path)
+    found: dict[float, np.ndarray] = {}
+    with _open_container(path) as container:
+        stream = _video_stream(container, path)
+        stream.thread_type = "AUTO"
+        time_base = stream.time_base
+        start_pts = stream.start_time
+        if start_pts is None:
+            start_pts = next((f.pts for f in container.decode(stream) if f.pts is not None), 0)
+        size: tuple[int, int] | None = None
+        try:
+            for t in sorted(set(times)):
+                container.seek(start_pts + int(t / time_base), stream=stream, backward=True)
+                for frame in container.decode(stream):
+                    if frame.pts is None:
+                        continue
+                    if float((frame.pts - start_pts) * time_base) >= t - 1e-3:
+                        size = size or _output_size(frame, stream, short_side)
+                        found[t] = _to_rgb(frame, size, info.rotation)
+                        break
+        except av.error.FFmpegError as exc:
+            raise VideoDecodeError(path, f"is corrupt: cannot read its frames back "
+                                   f"({_reason(exc)})") from exc
+    missing = [t for t in times if t not in found]
+    if missing:
+        raise VideoDecodeError(
+            path, f"has no frame at {format_timecode(missing[0])}; was the file changed?"
+        )
+    return [found[t] for t in times]

@@ -87,6 +87,126 @@ def _main(
         logging.getLogger("root").setLevel(logging.ERROR)  # open_clip logs on the root logger
 
 
+FpsOpt = Annotated[
+    Optional[float], typer.Option("--fps", help="Frames sampled per second [env SHOTSEEK_FPS].")
+]
+
+
+def _open_store(settings: Settings):
+    from shotseek.pipeline.store import ShotStore
+
+    return ShotStore(settings)
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Video files and folders (recursive).")],
+    fps: FpsOpt = None,
+    model: ModelOpt = None,
+    pretrained: PretrainedOpt = None,
+    checkpoint_tag: CheckpointTagOpt = None,
+    device: DeviceOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Re-index files already indexed.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Index videos: sample, embed, find classes → scenes → shots, store them.
+
+    Files already indexed with the same model and settings are skipped; a file that cannot be
+    indexed is reported and the others go on (exit code 1 if any failed).
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from shotseek.pipeline.index import index_paths
+
+    settings = _settings(fps=fps, model=model, pretrained=pretrained,
+                         checkpoint_tag=checkpoint_tag, device=device)
+    with _open_store(settings) as store:
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[stage]}"),
+            TimeElapsedColumn(), console=err, transient=False, disable=as_json,
+        ) as bar:
+            tasks: dict[str, int] = {}
+
+            def on_progress(event) -> None:
+                if event.path not in tasks:
+                    name = Path(event.path).name
+                    tasks[event.path] = bar.add_task(
+                        f"[{event.file_number}/{event.file_count}] {name}", total=None, stage=""
+                    )
+                bar.update(tasks[event.path], completed=event.done, total=event.total,
+                           stage=event.stage)
+
+            report = index_paths(paths, settings, store=store, force=force, progress=on_progress)
+    if as_json:
+        _print_json(report)
+    else:
+        table = Table("file", "status", "duration", "shots", "time", "reason")
+        for r in report.results:
+            colour = {"indexed": "green", "skipped": "yellow", "failed": "red"}[r.status]
+            table.add_row(
+                Path(r.path).name, f"[{colour}]{r.status}[/{colour}]",
+                f"{r.duration:.1f}s" if r.duration else "", str(r.n_shots or ""),
+                f"{r.seconds:.1f}s", r.reason or "",
+            )
+        out.print(table)
+        if not report.results:
+            err.print("no video files found")
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def videos(
+    model: ModelOpt = None,
+    pretrained: PretrainedOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List indexed videos: duration, shots, model."""
+    from shotseek.pipeline.catalog import list_videos
+
+    settings = _settings(model=model, pretrained=pretrained)
+    with _open_store(settings) as store:
+        records = list_videos(store, settings)
+    if as_json:
+        _print_json(records)
+        return
+    table = Table("id", "file", "duration", "classes", "scenes", "shots", "model", "indexed")
+    for v in records:
+        table.add_row(v.video_id[:12], v.path, v.duration_tc, str(v.n_classes), str(v.n_scenes),
+                      str(v.n_shots), v.model_id, v.indexed_at.strftime("%Y-%m-%d %H:%M"))
+    out.print(table)
+
+
+@app.command()
+def structure(
+    video: Annotated[str, typer.Argument(help="Video id (or prefix), path or file name.")],
+    model: ModelOpt = None,
+    pretrained: PretrainedOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one video's classes → scenes → shots with timecodes."""
+    from shotseek.pipeline.catalog import video_structure
+
+    settings = _settings(model=model, pretrained=pretrained)
+    with _open_store(settings) as store:
+        result = video_structure(store, settings, video)
+    if as_json:
+        _print_json(result)
+        return
+    v = result.video
+    out.print(f"{v.path}  ({v.duration_tc}, {v.n_classes} classes, {v.n_scenes} scenes, "
+              f"{v.n_shots} shots, {v.model_id})", highlight=False)
+    for c in result.classes:
+        out.print(f"class {c.index}: scenes {', '.join(map(str, c.scenes))} "
+                  f"({c.seconds:.1f}s)", highlight=False)
+    for scene in result.scenes:
+        out.print(f"  scene {scene.index} (class {scene.class_index}) "
+                  f"{scene.start_tc} - {scene.end_tc}", highlight=False)
+        for shot in scene.shots:
+            out.print(f"    shot {shot.index:<4} {shot.start_tc} - {shot.end_tc}  "
+                      f"{shot.shot_id}", highlight=False)
+
+
 @app.command()
 def probe(
     videos: Annotated[list[Path], typer.Argument(help="Video files to check.")],

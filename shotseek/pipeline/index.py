@@ -1,0 +1,278 @@
+"""Indexing: video files → sampled frames → embeddings → classes/scenes/shots → the store.
+
+One function per granularity, used by the CLI and (later) the MCP server:
+:func:`index_video` for one file, :func:`index_paths` for files and folders, where a broken file
+is reported and skipped while the others are indexed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from shotseek.pipeline.config import Settings
+from shotseek.pipeline.encoder import ClipEncoder, get_encoder
+from shotseek.pipeline.errors import ShotseekError, VideoOpenError
+from shotseek.pipeline.models import (
+    IndexOutcome,
+    IndexReport,
+    ProgressEvent,
+    Shot,
+    Stage,
+    VideoRecord,
+)
+from shotseek.pipeline.segment import SegmentParams, analyse
+from shotseek.pipeline.store import ShotStore, shot_id_for
+from shotseek.pipeline.video import frames_at, probe, sample_frames
+
+log = logging.getLogger(__name__)
+
+#: Bumped when a change to the pipeline changes what an index run produces.
+PIPELINE_VERSION = 1
+VIDEO_EXTENSIONS = frozenset(
+    ".mp4 .m4v .mov .mkv .webm .avi .wmv .flv .mpg .mpeg .m2v .ts .mts .m2ts .mxf .3gp .ogv "
+    ".dv .vob".split()
+)
+_HASH_CHUNK = 1 << 20
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+def content_id(path: Path) -> str:
+    """A video's id: a hash of its size and of 1 MiB at its start, middle and end.
+
+    Reading three chunks keeps this instant on multi-gigabyte files while still telling apart
+    any two real videos; moving or renaming a file keeps its id.
+    """
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with path.open("rb") as fh:
+        for offset in sorted({0, max(0, size // 2 - _HASH_CHUNK // 2), max(0, size - _HASH_CHUNK)}):
+            fh.seek(offset)
+            digest.update(fh.read(_HASH_CHUNK))
+    return digest.hexdigest()[:20]
+
+
+def segment_params(settings: Settings) -> SegmentParams:
+    return SegmentParams(
+        class_threshold=settings.class_threshold,
+        min_scene_seconds=settings.min_scene_seconds,
+        shot_threshold=settings.shot_threshold,
+    )
+
+
+def settings_key(settings: Settings, model_id: str) -> str:
+    """Hash of everything that shapes an index run's result."""
+    shaping = {
+        "pipeline": PIPELINE_VERSION,
+        "model": model_id,
+        "fps": settings.fps,
+        "short_side": settings.frame_short_side,
+        "segment": segment_params(settings).model_dump(),
+        "thumbnail_width": settings.thumbnail_width,
+    }
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given, plus the videos found in folders (recursively), each once, in order."""
+    seen: set[Path] = set()
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*")
+                           if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
+                           and not p.name.startswith("."))
+        else:
+            found = [path]
+        for p in found:
+            key = p.resolve() if p.exists() else p.absolute()
+            if key not in seen:
+                seen.add(key)
+                out.append(key)
+    return out
+
+
+def thumbnails_dir(settings: Settings, video_id: str) -> Path:
+    return settings.data_dir / "thumbnails" / video_id
+
+
+def _save_thumbnail(image: np.ndarray, target: Path, width: int) -> None:
+    pil = Image.fromarray(image)
+    if pil.width > width:
+        pil = pil.resize((width, max(1, round(pil.height * width / pil.width))), Image.LANCZOS)
+    pil.save(target, format="JPEG", quality=85)
+
+
+class _Reporter:
+    def __init__(self, callback: ProgressCallback | None, path: Path, number: int, count: int):
+        self.callback, self.path, self.number, self.count = callback, str(path), number, count
+        self.total: float | None = None
+
+    def __call__(self, stage: Stage, done: float = 0.0) -> None:
+        if self.callback is not None:
+            self.callback(ProgressEvent(path=self.path, file_number=self.number,
+                                        file_count=self.count, stage=stage, done=done,
+                                        total=self.total))
+
+
+def index_video(
+    path: str | Path,
+    settings: Settings,
+    *,
+    store: ShotStore,
+    encoder: ClipEncoder | None = None,
+    force: bool = False,
+    progress: ProgressCallback | None = None,
+    file_number: int = 1,
+    file_count: int = 1,
+) -> IndexOutcome:
+    """Index one video, or skip it when it is already indexed with the same model and settings.
+
+    Raises a :class:`ShotseekError` naming the file when it cannot be indexed; the store is
+    then as it was before the call.
+    """
+    started = time.perf_counter()
+    path = Path(path).expanduser()
+    report = _Reporter(progress, path, file_number, file_count)
+    report("probe")
+    info = probe(path)  # every validation error is raised here, before any work
+    path = path.resolve()
+    report.total = info.duration or None
+    encoder = encoder or get_encoder(settings)
+    model_id = encoder.model_id
+    video_id = content_id(path)
+    key = settings_key(settings, model_id)
+
+    existing = store.get_video(model_id, video_id)
+    if existing and existing.settings_key == key and not force:
+        reason = "already indexed with this model and settings (--force redoes it)"
+        if existing.path != str(path):
+            if Path(existing.path).exists():
+                reason = f"same content as {existing.path}, which is indexed: not indexed twice"
+            else:  # moved or renamed
+                store.update_path(model_id, video_id, str(path))
+                reason = f"already indexed as {existing.path} (moved or renamed): path updated"
+        report("skipped", info.duration)
+        return IndexOutcome(path=str(path), status="skipped", video_id=video_id,
+                            duration=existing.duration, n_shots=existing.n_shots,
+                            seconds=time.perf_counter() - started, reason=reason)
+
+    # sample → encode, streaming: frames are dropped as soon as they are embedded
+    times: list[float] = []
+
+    def images() -> Iterator[np.ndarray]:
+        for frame in sample_frames(path, settings.fps, short_side=settings.frame_short_side,
+                                   threads=settings.decode_threads):
+            times.append(frame.time)
+            yield frame.image
+
+    batches = []
+    for batch in encoder.iter_image_batches(images()):
+        batches.append(batch)
+        report("sample", times[-1])
+    if not batches:
+        raise VideoOpenError(path, "yielded no frames to index")
+    vectors = np.concatenate(batches)
+    frame_times = np.asarray(times)
+    end_time = max(info.duration, float(frame_times[-1]) + 1.0 / settings.fps)
+
+    report("analyse", frame_times[-1])
+    structure = analyse(vectors, frame_times, end_time, segment_params(settings))
+
+    run_id = uuid.uuid4().hex[:12]
+    run_dir = thumbnails_dir(settings, video_id) / run_id
+    report("thumbnails", frame_times[-1])
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        keyframe_times = [float(frame_times[s.keyframe]) for s in structure.shots]
+        images_at = frames_at(path, keyframe_times, short_side=settings.frame_short_side)
+        shots = []
+        for i, (run, image) in enumerate(zip(structure.shots, images_at)):
+            thumb = run_dir / f"{i:05d}.jpg"
+            _save_thumbnail(image, thumb, settings.thumbnail_width)
+            end = float(frame_times[run.end]) if run.end < len(frame_times) else end_time
+            shots.append(Shot(
+                shot_id=shot_id_for(video_id, run_id, i), video_id=video_id, path=str(path),
+                index=i, start=float(frame_times[run.start]), end=end, scene=run.scene,
+                class_index=run.klass, keyframe_time=keyframe_times[i], thumbnail=str(thumb),
+                frame_count=run.end - run.start,
+            ))
+        record = VideoRecord(
+            video_id=video_id, path=str(path), file_name=path.name, size_bytes=info.size_bytes,
+            duration=end_time if info.duration <= 0 else info.duration,
+            width=info.width, height=info.height, fps_sampled=settings.fps,
+            frame_count=len(frame_times), model_id=model_id, settings_key=key, run_id=run_id,
+            indexed_at=datetime.now(timezone.utc), n_classes=structure.n_classes,
+            n_scenes=len(structure.scenes), n_shots=len(shots),
+        )
+        report("store", frame_times[-1])
+        store.write_run(record, shots, structure.shot_vectors)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    _drop_other_runs(settings, video_id, keep=run_id)
+    for other in store.list_videos(model_id):  # the file at this path changed: forget the old
+        if other.path == str(path) and other.video_id != video_id:
+            store.delete_video(model_id, other.video_id)
+            shutil.rmtree(thumbnails_dir(settings, other.video_id), ignore_errors=True)
+    report("done", info.duration or end_time)
+    return IndexOutcome(path=str(path), status="indexed", video_id=video_id,
+                        duration=record.duration, n_shots=len(shots),
+                        seconds=time.perf_counter() - started)
+
+
+def _drop_other_runs(settings: Settings, video_id: str, keep: str) -> None:
+    folder = thumbnails_dir(settings, video_id)
+    for run_dir in folder.iterdir() if folder.is_dir() else ():
+        if run_dir.name != keep:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def index_paths(
+    paths: Iterable[str | Path],
+    settings: Settings,
+    *,
+    store: ShotStore,
+    encoder: ClipEncoder | None = None,
+    force: bool = False,
+    progress: ProgressCallback | None = None,
+) -> IndexReport:
+    """Index files and folders; a file that fails is reported with its reason and skipped."""
+    files = expand_paths(paths)
+    if not files:
+        return IndexReport(results=[])
+    encoder = encoder or get_encoder(settings)
+    removed = store.collect_garbage(encoder.model_id)
+    if removed:
+        log.info("removed %d shots left by an interrupted run", removed)
+    results = []
+    for number, path in enumerate(files, start=1):
+        started = time.perf_counter()
+        try:
+            outcome = index_video(path, settings, store=store, encoder=encoder, force=force,
+                                  progress=progress, file_number=number, file_count=len(files))
+        except ShotseekError as exc:
+            outcome = IndexOutcome(path=str(path), status="failed", reason=str(exc),
+                                   seconds=time.perf_counter() - started)
+        except Exception as exc:  # a bug or an unexpected library error: keep the batch going
+            log.exception("indexing %s failed", path)
+            outcome = IndexOutcome(path=str(path), status="failed",
+                                   reason=f"{path}: unexpected {type(exc).__name__}: {exc}",
+                                   seconds=time.perf_counter() - started)
+        if outcome.status == "failed" and progress is not None:
+            progress(ProgressEvent(path=str(path), file_number=number, file_count=len(files),
+                                   stage="failed"))
+        results.append(outcome)
+    return IndexReport(results=results)

@@ -1,0 +1,215 @@
+"""Semantic analysis of one video: classes → scenes → shots → shot embeddings.
+
+Input: the frame embeddings of one video (N × D, L2-normalised) and their times.
+
+1. **Classes** (coarse grouping, time ignored): average-linkage agglomerative clustering of the
+   frame embeddings under cosine distance, cut at ``class_threshold``; the number of classes
+   follows from the data. Long videos are first compressed into runs of near-identical
+   consecutive frames so the clustering stays small.
+2. **Scenes** (class diarization): maximal runs of consecutive frames with the same class, after
+   smoothing: the shortest run under ``min_scene_seconds`` is merged into the neighbouring run
+   it resembles most (mean embedding), until none is left. A dissolve's blended frames form such
+   a short run, so a dissolve gives one boundary, not several.
+3. **Shots** (fine grouping): inside each scene, agglomerative clustering with a connectivity
+   constraint that only joins neighbours in time, cut at ``shot_threshold``: every shot is a
+   contiguous run of frames.
+4. **Shot embeddings**: the L2-normalised mean of the shot's frame embeddings; the keyframe is
+   the frame nearest to it.
+
+Everything is deterministic: the same vectors give the same structure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from scipy import sparse
+from sklearn.cluster import AgglomerativeClustering
+
+#: Above this many items, classes are clustered on runs of near-identical frames.
+MAX_CLUSTER_ITEMS = 3000
+#: Consecutive frames at least this similar (cosine) form one run before class clustering.
+RUN_SIMILARITY = 0.97
+
+
+class SegmentParams(BaseModel):
+    """The knobs of the analysis; defaults are in :class:`~shotseek.pipeline.config.Settings`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    class_threshold: float = Field(gt=0, lt=2)
+    min_scene_seconds: float = Field(ge=0)
+    shot_threshold: float = Field(gt=0, lt=2)
+
+
+@dataclass(frozen=True)
+class SceneRun:
+    start: int  # first frame index
+    end: int  # one past the last frame index
+    klass: int
+
+
+@dataclass(frozen=True)
+class ShotRun:
+    start: int
+    end: int
+    scene: int
+    klass: int
+    keyframe: int  # frame index nearest to the shot's mean embedding
+
+
+@dataclass(frozen=True)
+class Structure:
+    """The hierarchy of one video, in frame indices; times are looked up by the caller."""
+
+    frame_classes: np.ndarray  # N class labels (after smoothing)
+    n_classes: int
+    scenes: list[SceneRun]
+    shots: list[ShotRun]
+    shot_vectors: np.ndarray  # S × D, L2-normalised
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+def _runs_of_similar_frames(vectors: np.ndarray) -> np.ndarray:
+    """Group id per frame: a new group starts when a frame departs from its group's first."""
+    groups = np.zeros(len(vectors), dtype=np.int64)
+    anchor, gid = vectors[0], 0
+    for i in range(1, len(vectors)):
+        if float(vectors[i] @ anchor) < RUN_SIMILARITY:
+            gid += 1
+            anchor = vectors[i]
+        groups[i] = gid
+    return groups
+
+
+def classify(vectors: np.ndarray, threshold: float) -> np.ndarray:
+    """Class label per frame (0..K-1, numbered by first appearance)."""
+    n = len(vectors)
+    if n == 1:
+        return np.zeros(1, dtype=np.int64)
+    items, owner = vectors, np.arange(n)
+    if n > MAX_CLUSTER_ITEMS:
+        owner = _runs_of_similar_frames(vectors)
+        items = _normalise(np.stack([vectors[owner == g].mean(0) for g in range(owner.max() + 1)]))
+        if len(items) > MAX_CLUSTER_ITEMS:  # keep every k-th run as representative, assign rest
+            step = int(np.ceil(len(items) / MAX_CLUSTER_ITEMS))
+            reps = items[::step]
+            rep_labels = _agglomerate(reps, threshold)
+            nearest = np.argmax(items @ reps.T, axis=1)
+            return _renumber(rep_labels[nearest][owner])
+    labels = _agglomerate(items, threshold) if len(items) > 1 else np.zeros(1, np.int64)
+    return _renumber(labels[owner])
+
+
+def _agglomerate(items: np.ndarray, threshold: float, connectivity=None) -> np.ndarray:
+    model = AgglomerativeClustering(
+        n_clusters=None,
+        distance_threshold=threshold,
+        metric="cosine",
+        linkage="average",
+        connectivity=connectivity,
+    )
+    return model.fit_predict(items.astype(np.float64))
+
+
+def _renumber(labels: np.ndarray) -> np.ndarray:
+    """Relabel so classes are numbered in order of first appearance (stable, readable)."""
+    mapping: dict[int, int] = {}
+    out = np.empty_like(labels)
+    for i, lab in enumerate(labels.tolist()):
+        out[i] = mapping.setdefault(lab, len(mapping))
+    return out
+
+
+def diarize(
+    labels: np.ndarray, times: np.ndarray, end_time: float, vectors: np.ndarray, min_seconds: float
+) -> list[SceneRun]:
+    """Scenes: runs of equal class labels with runs shorter than ``min_seconds`` merged away."""
+    runs: list[list[int]] = []  # [start, end, class]
+    for i, lab in enumerate(labels.tolist()):
+        if runs and runs[-1][2] == lab:
+            runs[-1][1] = i + 1
+        else:
+            runs.append([i, i + 1, lab])
+
+    def seconds(r: list[int]) -> float:
+        stop = times[r[1]] if r[1] < len(times) else end_time
+        return float(stop - times[r[0]])
+
+    def mean(r: list[int]) -> np.ndarray:
+        return _normalise(vectors[r[0] : r[1]].mean(0))
+
+    while len(runs) > 1:
+        lengths = [seconds(r) for r in runs]
+        i = int(np.argmin(lengths))
+        if lengths[i] >= min_seconds:
+            break
+        run = runs[i]
+        neighbours = [j for j in (i - 1, i + 1) if 0 <= j < len(runs)]
+        target = max(neighbours, key=lambda j: (float(mean(runs[j]) @ mean(run)), -j))
+        into = runs[target]
+        into[0], into[1] = min(into[0], run[0]), max(into[1], run[1])
+        del runs[i]
+        # neighbours that now share a class become one run
+        merged: list[list[int]] = []
+        for r in runs:
+            if merged and merged[-1][2] == r[2]:
+                merged[-1][1] = r[1]
+            else:
+                merged.append(r)
+        runs = merged
+    return [SceneRun(r[0], r[1], r[2]) for r in runs]
+
+
+def split_shots(vectors: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+    """Contiguous runs (start, end) inside one scene, by time-constrained clustering."""
+    n = len(vectors)
+    if n < 3:
+        return [(0, n)]
+    chain = sparse.diags([np.ones(n - 1), np.ones(n - 1)], [-1, 1], shape=(n, n), format="csr")
+    labels = _agglomerate(vectors, threshold, connectivity=chain)
+    bounds = [0] + [i for i in range(1, n) if labels[i] != labels[i - 1]] + [n]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def analyse(
+    vectors: np.ndarray, times: np.ndarray, end_time: float, params: SegmentParams
+) -> Structure:
+    """Classes → scenes → shots → shot embeddings for one video's frame embeddings."""
+    if len(vectors) == 0:
+        raise ValueError("no frames to analyse")
+    if len(vectors) != len(times):
+        raise ValueError(f"{len(vectors)} vectors but {len(times)} times")
+    vectors = _normalise(np.asarray(vectors, dtype=np.float32))
+    times = np.asarray(times, dtype=np.float64)
+    labels = classify(vectors, params.class_threshold)
+    scenes = diarize(labels, times, end_time, vectors, params.min_scene_seconds)
+    # class ids are renumbered so the classes that survived smoothing are 0..K-1
+    frame_classes = np.empty(len(vectors), dtype=np.int64)
+    for s in scenes:
+        frame_classes[s.start : s.end] = s.klass
+    frame_classes = _renumber(frame_classes)
+    scenes = [SceneRun(s.start, s.end, int(frame_classes[s.start])) for s in scenes]
+
+    shots: list[ShotRun] = []
+    shot_vectors = []
+    for si, scene in enumerate(scenes):
+        for a, b in split_shots(vectors[scene.start : scene.end], params.shot_threshold):
+            start, end = scene.start + a, scene.start + b
+            mean = _normalise(vectors[start:end].mean(0))
+            keyframe = start + int(np.argmax(vectors[start:end] @ mean))
+            shots.append(ShotRun(start, end, si, scene.klass, keyframe))
+            shot_vectors.append(mean)
+    return Structure(
+        frame_classes=frame_classes,
+        n_classes=int(frame_classes.max()) + 1,
+        scenes=scenes,
+        shots=shots,
+        shot_vectors=np.stack(shot_vectors).astype(np.float32),
+    )

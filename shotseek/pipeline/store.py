@@ -1,0 +1,317 @@
+"""The shot store: the only module that talks to Qdrant.
+
+Layout, per embedding model (vectors of different models are never compared):
+
+* ``shots_<model>`` — one point per shot, named vector ``clip`` (cosine), payload = everything a
+  hit needs to be shown (:class:`~shotseek.pipeline.models.Shot` plus ``run_id`` and ``active``);
+* ``videos_<model>`` — one vector-less point per video (:class:`VideoRecord`).
+
+The model id and dimension are kept in the collection's metadata and checked on open.
+
+Replacing a video's shots never loses the old ones: the new run's points are written inactive,
+then the video record, then they are switched active and the old run's points deleted. A run that
+fails before the switch leaves the previous shots as they were (its inactive points are removed,
+and any left by a killed process are collected on the next write).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+from qdrant_client import QdrantClient, models
+
+from shotseek.pipeline.config import Settings
+from shotseek.pipeline.errors import ShotseekError
+from shotseek.pipeline.models import Shot, VideoRecord
+
+log = logging.getLogger(__name__)
+
+VECTOR = "clip"
+_BATCH = 256
+_SHOT_NAMESPACE = uuid.UUID("5f0c1e3a-8d2b-4c6e-9a1f-3b7d2e4c6a80")
+
+
+class StoreUnavailableError(ShotseekError):
+    """The store cannot be opened or reached."""
+
+
+class StoreMismatchError(ShotseekError):
+    """The store holds something that does not fit the request (model, dimension)."""
+
+
+class VideoNotFoundError(ShotseekError):
+    """No indexed video matches the reference."""
+
+
+def shot_id_for(video_id: str, run_id: str, index: int) -> str:
+    """Deterministic shot id: uuid5 of video, run and position."""
+    return str(uuid.uuid5(_SHOT_NAMESPACE, f"{video_id}/{run_id}/{index}"))
+
+
+def _slug(model_id: str) -> str:
+    digest = hashlib.sha1(model_id.encode()).hexdigest()[:8]
+    text = re.sub(r"[^A-Za-z0-9]+", "-", model_id).strip("-")[:40]
+    return f"{text}-{digest}"
+
+
+def _match(key: str, value) -> models.FieldCondition:
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+class ShotStore:
+    """Shots and videos in Qdrant: embedded folder by default, a server with ``qdrant_url``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.location = settings.store_location
+        try:
+            if settings.qdrant_url:
+                self.client = QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key)
+                self.client.get_collections()  # fail now, not mid-run
+            else:
+                folder = Path(self.location)
+                folder.mkdir(parents=True, exist_ok=True)
+                self.client = QdrantClient(path=str(folder))
+        except RuntimeError as exc:
+            if "already accessed" in str(exc):
+                raise StoreUnavailableError(
+                    f"the embedded store {self.location} is in use by another shotseek process; "
+                    "it allows one process at a time. For concurrent access run a Qdrant server "
+                    "(docker compose up qdrant) and set SHOTSEEK_QDRANT_URL=http://localhost:6333"
+                ) from exc
+            raise StoreUnavailableError(f"cannot open the store at {self.location}: {exc}") from exc
+        except Exception as exc:
+            raise StoreUnavailableError(
+                f"cannot reach the Qdrant server at {self.location} ({exc}); is it running? "
+                "Unset SHOTSEEK_QDRANT_URL to use the embedded store instead"
+            ) from exc
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> ShotStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- collections -------------------------------------------------------------------------
+
+    @staticmethod
+    def shots_collection(model_id: str) -> str:
+        return f"shots_{_slug(model_id)}"
+
+    @staticmethod
+    def videos_collection(model_id: str) -> str:
+        return f"videos_{_slug(model_id)}"
+
+    def models(self) -> dict[str, int]:
+        """The embedding models that have a collection here: model id → dimension."""
+        found: dict[str, int] = {}
+        for col in self.client.get_collections().collections:
+            if not col.name.startswith("shots_"):
+                continue
+            meta = self.client.get_collection(col.name).config.metadata or {}
+            if "model_id" in meta:
+                found[str(meta["model_id"])] = int(meta["dim"])
+        return found
+
+    def pick_model(self, configured: str | None) -> str:
+        """The model whose shots a reader should use: the only one, or the configured one."""
+        known = self.models()
+        if not known:
+            raise VideoNotFoundError(
+                f"the store at {self.location} is empty: index some footage first "
+                "(shotseek index <files or folders>)"
+            )
+        if len(known) == 1:
+            return next(iter(known))
+        if configured in known:
+            return configured
+        listing = ", ".join(sorted(known))
+        raise StoreMismatchError(
+            f"the store holds shots of several models ({listing}) and the configured model "
+            f"{configured!r} is not one of them; choose one with --model/--pretrained "
+            "(SHOTSEEK_MODEL, SHOTSEEK_PRETRAINED)"
+        )
+
+    def ensure_collections(self, model_id: str, dim: int) -> None:
+        """Create the model's collections if needed; check model id and dimension if not."""
+        shots = self.shots_collection(model_id)
+        if self.client.collection_exists(shots):
+            meta = self.client.get_collection(shots).config.metadata or {}
+            if meta.get("model_id") != model_id or int(meta.get("dim", -1)) != dim:
+                raise StoreMismatchError(
+                    f"collection {shots} holds {meta.get('model_id')} ({meta.get('dim')}-D), "
+                    f"not {model_id} ({dim}-D); the store is inconsistent: re-index into a new "
+                    "SHOTSEEK_DATA_DIR"
+                )
+        else:
+            self.client.create_collection(
+                shots,
+                vectors_config={VECTOR: models.VectorParams(size=dim,
+                                                            distance=models.Distance.COSINE)},
+                metadata={"model_id": model_id, "dim": dim},
+            )
+            if self.settings.qdrant_url:
+                for key, schema in (("video_id", models.PayloadSchemaType.KEYWORD),
+                                    ("active", models.PayloadSchemaType.BOOL),
+                                    ("run_id", models.PayloadSchemaType.KEYWORD),
+                                    ("start", models.PayloadSchemaType.FLOAT)):
+                    self.client.create_payload_index(shots, key, field_schema=schema)
+        videos = self.videos_collection(model_id)
+        if not self.client.collection_exists(videos):
+            self.client.create_collection(
+                videos, vectors_config={}, metadata={"model_id": model_id, "dim": dim}
+            )
+
+    def _require(self, model_id: str) -> None:
+        if not self.client.collection_exists(self.shots_collection(model_id)):
+            raise VideoNotFoundError(f"nothing is indexed with model {model_id} in {self.location}")
+
+    # -- videos ------------------------------------------------------------------------------
+
+    def _video_point_id(self, video_id: str) -> str:
+        return str(uuid.uuid5(_SHOT_NAMESPACE, f"video/{video_id}"))
+
+    def get_video(self, model_id: str, video_id: str) -> VideoRecord | None:
+        if not self.client.collection_exists(self.videos_collection(model_id)):
+            return None
+        points = self.client.retrieve(
+            self.videos_collection(model_id), [self._video_point_id(video_id)], with_payload=True
+        )
+        return VideoRecord.model_validate(points[0].payload) if points else None
+
+    def list_videos(self, model_id: str) -> list[VideoRecord]:
+        self._require(model_id)
+        records = [VideoRecord.model_validate(p.payload) for p in self._scroll(
+            self.videos_collection(model_id), None)]
+        return sorted(records, key=lambda r: (r.path, r.video_id))
+
+    def find_video(self, model_id: str, ref: str) -> VideoRecord:
+        """A video by id (or unique id prefix), path, or file name."""
+        videos = self.list_videos(model_id)
+        ref = ref.strip()
+        by_id = [v for v in videos if v.video_id == ref]
+        if not by_id and len(ref) >= 6:
+            by_id = [v for v in videos if v.video_id.startswith(ref)]
+        resolved = str(Path(ref).expanduser().resolve())
+        matches = by_id or [v for v in videos if v.path == resolved] or [
+            v for v in videos if v.file_name == ref
+        ]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise VideoNotFoundError(
+                f"no indexed video matches {ref!r}; `shotseek videos` lists ids, paths and names"
+            )
+        listing = "; ".join(f"{v.video_id} {v.path}" for v in matches)
+        raise VideoNotFoundError(f"{ref!r} matches several videos ({listing}); use the id")
+
+    # -- shots -------------------------------------------------------------------------------
+
+    def _scroll(self, collection: str, flt: models.Filter | None,
+                with_vectors: bool = False) -> Iterator[models.Record]:
+        offset = None
+        while True:
+            points, offset = self.client.scroll(
+                collection, scroll_filter=flt, limit=_BATCH, offset=offset,
+                with_payload=True, with_vectors=with_vectors,
+            )
+            yield from points
+            if offset is None:
+                break
+
+    def shots_of(self, model_id: str, video_id: str) -> list[Shot]:
+        """The video's active shots, in time order."""
+        self._require(model_id)
+        flt = models.Filter(must=[_match("video_id", video_id), _match("active", True)])
+        shots = [Shot.model_validate(p.payload) for p in self._scroll(
+            self.shots_collection(model_id), flt)]
+        return sorted(shots, key=lambda s: s.index)
+
+    def count_shots(self, model_id: str, video_id: str | None = None,
+                    active_only: bool = True) -> int:
+        self._require(model_id)
+        must = [_match("video_id", video_id)] if video_id else []
+        if active_only:
+            must.append(_match("active", True))
+        return self.client.count(self.shots_collection(model_id),
+                                 count_filter=models.Filter(must=must), exact=True).count
+
+    def write_run(self, record: VideoRecord, shots: Sequence[Shot], vectors: np.ndarray) -> None:
+        """Store a video's new index run, replacing its previous one only once it is complete."""
+        if len(shots) != len(vectors):
+            raise ValueError(f"{len(shots)} shots but {len(vectors)} vectors")
+        model_id, video_id, run_id = record.model_id, record.video_id, record.run_id
+        self.ensure_collections(model_id, int(vectors.shape[1]))
+        shots_col = self.shots_collection(model_id)
+        this_run = models.Filter(must=[_match("video_id", video_id), _match("run_id", run_id)])
+        try:
+            for i in range(0, len(shots), _BATCH):
+                self.client.upsert(shots_col, points=[
+                    models.PointStruct(
+                        id=shot.shot_id,
+                        vector={VECTOR: vec.astype(np.float32).tolist()},
+                        payload={**shot.model_dump(mode="json"), "run_id": run_id,
+                                 "active": False},
+                    )
+                    for shot, vec in zip(shots[i:i + _BATCH], vectors[i:i + _BATCH])
+                ])
+            self.client.upsert(self.videos_collection(model_id), points=[models.PointStruct(
+                id=self._video_point_id(video_id), vector={},
+                payload=record.model_dump(mode="json"))])
+        except BaseException:
+            self._discard(shots_col, this_run)
+            raise
+        # The record now names the new run: switch it on, then drop every other run.
+        self.client.set_payload(shots_col, payload={"active": True}, points=this_run)
+        self.client.delete(shots_col, points_selector=models.FilterSelector(filter=models.Filter(
+            must=[_match("video_id", video_id)], must_not=[_match("run_id", run_id)])))
+
+    def _discard(self, collection: str, flt: models.Filter) -> None:
+        try:
+            self.client.delete(collection, points_selector=models.FilterSelector(filter=flt))
+        except Exception:  # the store may be what failed; the next write collects them
+            log.warning("could not remove the points of a failed run; they stay inactive")
+
+    def update_path(self, model_id: str, video_id: str, path: str) -> None:
+        """Record that a video (same content) now lives at another path."""
+        record = self.get_video(model_id, video_id)
+        if record is None:
+            raise VideoNotFoundError(f"video {video_id} is not indexed with {model_id}")
+        moved = record.model_copy(update={"path": path, "file_name": Path(path).name})
+        self.client.upsert(self.videos_collection(model_id), points=[models.PointStruct(
+            id=self._video_point_id(video_id), vector={}, payload=moved.model_dump(mode="json"))])
+        self.client.set_payload(self.shots_collection(model_id), payload={"path": path},
+                                points=models.Filter(must=[_match("video_id", video_id)]))
+
+    def delete_video(self, model_id: str, video_id: str) -> None:
+        self._require(model_id)
+        self.client.delete(self.shots_collection(model_id),
+                           points_selector=models.FilterSelector(filter=models.Filter(
+                               must=[_match("video_id", video_id)])))
+        self.client.delete(self.videos_collection(model_id),
+                           points_selector=models.PointIdsList(
+                               points=[self._video_point_id(video_id)]))
+
+    def collect_garbage(self, model_id: str) -> int:
+        """Remove shots that no video record names as its current run (killed runs)."""
+        if not self.client.collection_exists(self.shots_collection(model_id)):
+            return 0
+        shots_col = self.shots_collection(model_id)
+        current = {v.video_id: v.run_id for v in self.list_videos(model_id)}
+        stale = [p.id for p in self._scroll(shots_col, None)
+                 if current.get(p.payload.get("video_id")) != p.payload.get("run_id")]
+        for i in range(0, len(stale), _BATCH):
+            self.client.delete(shots_col, points_selector=models.PointIdsList(
+                points=stale[i:i + _BATCH]))
+        return len(stale)

@@ -1,0 +1,268 @@
+"""Indexing into the embedded store: round trip, re-index, failures, batches, concurrency."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from shotseek.pipeline.catalog import list_videos, video_structure
+from shotseek.pipeline.config import Settings
+from shotseek.pipeline.errors import VideoOpenError
+from shotseek.pipeline.index import index_paths, index_video
+from shotseek.pipeline.models import VideoRecord
+from shotseek.pipeline.store import ShotStore, StoreMismatchError, StoreUnavailableError
+from shotseek.server.cli import app
+from tests.conftest import TINY_CLIP
+from tests.kit.footage import Scene, make_footage, standard_footage, vfr_times
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", model=TINY_CLIP, device="cpu")
+
+
+@pytest.fixture
+def store(settings):
+    with ShotStore(settings) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def plain_video(tmp_path_factory):
+    return standard_footage(tmp_path_factory.mktemp("idx") / "standard.mp4")
+
+
+def _index(path, settings, store, tiny_encoder, **kw):
+    return index_video(path, settings, store=store, encoder=tiny_encoder, **kw)
+
+
+def test_round_trip_stores_every_shot_with_its_timecodes(plain_video, settings, store, tiny_encoder):
+    events = []
+    outcome = _index(plain_video.path, settings, store, tiny_encoder, progress=events.append)
+    assert outcome.status == "indexed" and outcome.n_shots >= len(plain_video.segments)
+    assert {e.stage for e in events} >= {"probe", "sample", "analyse", "store", "done"}
+
+    [record] = list_videos(store, settings)
+    assert record.path == str(plain_video.path) and record.n_shots == outcome.n_shots
+    assert record.model_id == tiny_encoder.model_id and record.n_classes == 5
+    structure = video_structure(store, settings, "standard.mp4")
+    shots = [shot for scene in structure.scenes for shot in scene.shots]
+    assert [s.index for s in shots] == list(range(record.n_shots))
+    assert shots[0].start == 0.0 and shots[-1].end == pytest.approx(record.duration, abs=0.2)
+    for a, b in zip(shots, shots[1:]):
+        assert a.end == b.start  # shots tile the video
+    for shot in shots:
+        assert Path(shot.thumbnail).is_file()
+        assert shot.start <= shot.keyframe_time < shot.end
+        assert shot.start_tc.count(":") == 2
+    assert [c.scenes for c in structure.classes][0] == [0, 4]  # the recurring yellow triangle
+    assert store.count_shots(record.model_id) == record.n_shots
+
+
+def test_variable_frame_rate_timecodes_are_frame_times(tmp_path, settings, store, tiny_encoder):
+    times = vfr_times(10.0, seed=3)
+    footage = make_footage(tmp_path / "vfr.mp4",
+                           [Scene("red", "square", 5.0), Scene("blue", "star", 5.0)],
+                           frame_times=times)
+    _index(footage.path, settings, store, tiny_encoder)
+    structure = video_structure(store, settings, "vfr.mp4")
+    starts = [shot.start for scene in structure.scenes for shot in scene.shots]
+    exact = {round(t, 3) for t in footage.frame_times}
+    assert all(round(s, 3) in exact for s in starts)
+    # the cut at 5 s falls in a recording stall: the new scene's first frame is at 6 s
+    first_new = min(t for t in footage.frame_times if t >= footage.cuts[0])
+    assert first_new == 6.0
+    assert min(abs(s - first_new) for s in starts) <= 0.5 + 1e-6
+
+
+def test_a_second_run_skips_and_force_replaces_without_duplicates(
+    plain_video, settings, store, tiny_encoder
+):
+    first = _index(plain_video.path, settings, store, tiny_encoder)
+    model = tiny_encoder.model_id
+    old_ids = {s.shot_id for s in store.shots_of(model, first.video_id)}
+    assert _index(plain_video.path, settings, store, tiny_encoder).status == "skipped"
+
+    again = _index(plain_video.path, settings, store, tiny_encoder, force=True)
+    new_shots = store.shots_of(model, again.video_id)
+    assert again.n_shots == first.n_shots == len(new_shots)
+    assert store.count_shots(model, active_only=False) == len(new_shots)  # old run deleted
+    assert old_ids.isdisjoint({s.shot_id for s in new_shots})
+    runs = list((settings.data_dir / "thumbnails" / again.video_id).iterdir())
+    assert len(runs) == 1  # the old run's thumbnails are gone
+
+
+def test_changed_settings_reindex_and_moved_files_are_recognised(
+    plain_video, settings, store, tiny_encoder, tmp_path
+):
+    _index(plain_video.path, settings, store, tiny_encoder)
+    finer = settings.merged(fps=1.0)
+    assert _index(plain_video.path, finer, store, tiny_encoder).status == "indexed"
+    moved = tmp_path / "renamed.mp4"
+    shutil.copy(plain_video.path, moved)
+    assert _index(moved, finer, store, tiny_encoder).status == "skipped"  # a copy: not twice
+    elsewhere = tmp_path / "moved.mp4"
+    moved.rename(elsewhere)
+    # the original is still in place, so this is a copy too; remove it from the record's view
+    record = store.get_video(tiny_encoder.model_id, list_videos(store, finer)[0].video_id)
+    store.update_path(tiny_encoder.model_id, record.video_id, str(tmp_path / "gone.mp4"))
+    outcome = _index(elsewhere, finer, store, tiny_encoder)
+    assert outcome.status == "skipped" and "moved or renamed" in outcome.reason
+    [video] = list_videos(store, finer)
+    assert video.path == str(elsewhere)
+    assert {s.path for s in store.shots_of(video.model_id, video.video_id)} == {str(elsewhere)}
+
+
+def test_a_failure_mid_run_leaves_the_previous_shots(
+    plain_video, settings, store, tiny_encoder, monkeypatch
+):
+    first = _index(plain_video.path, settings, store, tiny_encoder)
+    model = tiny_encoder.model_id
+    before = [(s.shot_id, s.start, s.end) for s in store.shots_of(model, first.video_id)]
+    record_before = store.get_video(model, first.video_id)
+
+    real_upsert = store.client.upsert
+    calls = {"n": 0}
+
+    def failing_upsert(collection, points, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the shots went in; the video record write fails
+            raise OSError("disk full")
+        return real_upsert(collection, points=points, **kw)
+
+    monkeypatch.setattr(store.client, "upsert", failing_upsert)
+    with pytest.raises(OSError, match="disk full"):
+        _index(plain_video.path, settings, store, tiny_encoder, force=True)
+    monkeypatch.setattr(store.client, "upsert", real_upsert)
+
+    after = [(s.shot_id, s.start, s.end) for s in store.shots_of(model, first.video_id)]
+    assert after == before
+    assert store.get_video(model, first.video_id) == record_before
+    assert store.count_shots(model, active_only=False) == len(before)  # no leftovers
+    for shot in store.shots_of(model, first.video_id):
+        assert Path(shot.thumbnail).is_file()
+    runs = list((settings.data_dir / "thumbnails" / first.video_id).iterdir())
+    assert len(runs) == 1
+
+
+def test_points_left_by_a_killed_run_are_invisible_and_collected(
+    plain_video, settings, store, tiny_encoder, monkeypatch
+):
+    first = _index(plain_video.path, settings, store, tiny_encoder)
+    model = tiny_encoder.model_id
+    real_upsert = store.client.upsert
+    calls = {"n": 0}
+
+    def dying_upsert(collection, points, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # killed between the shots and the record
+        return real_upsert(collection, points=points, **kw)
+
+    monkeypatch.setattr(store.client, "upsert", dying_upsert)
+    monkeypatch.setattr(store, "_discard", lambda *a: None)  # as if the process died right away
+    with pytest.raises(KeyboardInterrupt):
+        _index(plain_video.path, settings, store, tiny_encoder, force=True)
+    monkeypatch.undo()
+    assert len(store.shots_of(model, first.video_id)) == first.n_shots
+    assert store.count_shots(model, active_only=False) == 2 * first.n_shots
+    assert store.collect_garbage(model) == first.n_shots
+    assert store.count_shots(model, active_only=False) == first.n_shots
+
+
+def test_a_broken_file_in_a_batch_is_reported_and_the_others_indexed(
+    plain_video, settings, store, tiny_encoder, tmp_path
+):
+    folder = tmp_path / "batch"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(plain_video.path, folder / "sub" / "good.mp4")
+    (folder / "broken.mp4").write_bytes(b"\x00" * 1000)
+    (folder / "empty.mov").write_bytes(b"")
+    (folder / "notes.txt").write_text("not a video, not picked up")
+    report = index_paths([folder, tmp_path / "missing.mp4"], settings, store=store,
+                         encoder=tiny_encoder)
+    status = {Path(r.path).name: (r.status, r.reason) for r in report.results}
+    assert set(status) == {"good.mp4", "broken.mp4", "empty.mov", "missing.mp4"}
+    assert status["good.mp4"][0] == "indexed"
+    assert "not a video" in status["broken.mp4"][1]
+    assert "empty" in status["empty.mov"][1]
+    assert "no such file" in status["missing.mp4"][1]
+    assert [v.file_name for v in list_videos(store, settings)] == ["good.mp4"]
+
+
+def test_a_video_that_fails_validation_stores_nothing(settings, store, tiny_encoder, tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("nope")
+    with pytest.raises(VideoOpenError):
+        _index(bad, settings, store, tiny_encoder)
+    assert store.models() == {}
+
+
+def test_collections_are_per_model_and_checked(plain_video, settings, store, tiny_encoder):
+    _index(plain_video.path, settings, store, tiny_encoder)
+    with pytest.raises(StoreMismatchError):
+        store.ensure_collections(tiny_encoder.model_id, 512)  # wrong dimension
+    other = "ViT-B-32/none"
+    store.ensure_collections(other, 512)
+    with pytest.raises(StoreMismatchError) as info:
+        list_videos(store, Settings(data_dir=settings.data_dir))  # default model: not here
+    assert tiny_encoder.model_id in str(info.value) and other in str(info.value)
+    assert list_videos(store, settings)[0].model_id == tiny_encoder.model_id
+
+
+def test_a_second_process_on_the_embedded_store_is_told_to_use_a_server(settings, store):
+    env = {**os.environ, "SHOTSEEK_DATA_DIR": str(settings.data_dir)}
+    proc = subprocess.run([sys.executable, "-m", "shotseek", "videos"], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert "another shotseek process" in proc.stderr and "SHOTSEEK_QDRANT_URL" in proc.stderr
+
+
+def test_store_unavailable_error_names_the_server(tmp_path):
+    with pytest.raises(StoreUnavailableError, match="127.0.0.1:9"):
+        ShotStore(Settings(data_dir=tmp_path, qdrant_url="http://127.0.0.1:9"))
+
+
+def test_cli_index_videos_structure_json(plain_video, settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOTSEEK_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("SHOTSEEK_MODEL", TINY_CLIP)
+    monkeypatch.setenv("SHOTSEEK_DEVICE", "cpu")
+    broken = tmp_path / "broken.mp4"
+    broken.write_text("x")
+    runner = CliRunner()
+    result = runner.invoke(app, ["index", str(plain_video.path), str(broken), "--json"])
+    assert result.exit_code == 1  # one file failed
+    report = json.loads(result.stdout)
+    assert [r["status"] for r in report["results"]] == ["indexed", "failed"]
+
+    result = runner.invoke(app, ["videos", "--json"])
+    [video] = json.loads(result.stdout)
+    VideoRecord.model_validate(video)
+
+    for ref in (video["video_id"], video["video_id"][:8], str(plain_video.path), "standard.mp4"):
+        result = runner.invoke(app, ["structure", ref, "--json"])
+        assert result.exit_code == 0, result.output
+        structure = json.loads(result.stdout)
+        shot = structure["scenes"][0]["shots"][0]
+        assert {"start", "end", "start_tc", "end_tc", "shot_id"} <= set(shot)
+    result = runner.invoke(app, ["structure", "nope.mp4"])
+    assert result.exit_code != 0
+
+
+def test_thumbnails_show_the_shot(plain_video, settings, store, tiny_encoder):
+    from PIL import Image
+
+    _index(plain_video.path, settings, store, tiny_encoder)
+    structure = video_structure(store, settings, "standard.mp4")
+    shot = structure.scenes[1].shots[0]  # the blue circle on a light background
+    pixels = np.asarray(Image.open(shot.thumbnail).convert("RGB")).astype(int)
+    blue = (pixels[..., 2] > 150) & (pixels[..., 0] < 100)
+    assert blue.mean() > 0.02
