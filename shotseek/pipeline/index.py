@@ -179,6 +179,7 @@ def index_video(
             yield frame.image
 
     batches = []
+    report("sample", 0.0)
     for batch in encoder.iter_image_batches(images()):
         batches.append(batch)
         report("sample", times[-1])

@@ -271,3 +271,29 @@ def write_audio_only(path: Path, seconds: float = 1.0, rate: int = 16000) -> Non
             container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+
+
+def random_footage(path: Path, seed: int, *, occurrences: int = 7, **kwargs) -> Footage:
+    """A reproducible random video: 4-5 distinct scenes, some recurring, cuts and dissolves."""
+    from tests.kit.shapes import CLASSES
+
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(len(CLASSES), size=int(rng.integers(4, 6)), replace=False)
+    scenes = []
+    for k in picks:
+        color, shape = CLASSES[int(k)]
+        scenes.append(Scene(
+            color, shape, duration=float(rng.uniform(3.0, 7.0)),
+            background=int(rng.integers(10, 200)),
+            start_xy=(float(rng.uniform(0.35, 0.65)), float(rng.uniform(0.35, 0.65))),
+            velocity=(float(rng.uniform(-0.04, 0.04)), float(rng.uniform(-0.02, 0.02))),
+            size=float(rng.uniform(0.18, 0.35)), zoom=float(rng.uniform(-0.02, 0.02)),
+            flicker=float(rng.choice([0.0, 0.0, 0.1, 0.2])),
+        ))
+    order = list(range(len(scenes)))
+    while len(order) < occurrences:  # recurrences, never the same scene twice in a row
+        nxt = int(rng.integers(len(scenes)))
+        if nxt != order[-1]:
+            order.append(nxt)
+    transitions = ["dissolve" if rng.random() < 0.25 else "cut" for _ in order[1:]]
+    return make_footage(path, scenes, order, transitions, **kwargs)
