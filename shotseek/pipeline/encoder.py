@@ -229,8 +229,12 @@ class ClipEncoder:
         device: torch.device,
         precision: str,
         batch_size: int,
+        spec: dict[str, str | None] | None = None,
     ) -> None:
         self.model = model.eval()
+        #: How to build this encoder again (model, pretrained, checkpoint_tag): stored with
+        #: the collection so readers load the model that made it.
+        self.spec = spec or {}
         self.preprocess = preprocess
         self.tokenizer = tokenizer
         self.model_id = model_id
@@ -379,6 +383,7 @@ def create_encoder(
         device=dev,
         precision=prec,
         batch_size=batch_size,
+        spec={"model": model, "pretrained": pretrained, "checkpoint_tag": checkpoint_tag},
     )
     log.info("loaded %r", encoder)
     return encoder

@@ -219,7 +219,7 @@ def index_video(
             n_scenes=len(structure.scenes), n_shots=len(shots),
         )
         report("store", frame_times[-1])
-        store.write_run(record, shots, structure.shot_vectors)
+        store.write_run(record, shots, structure.shot_vectors, encoder.spec)
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise

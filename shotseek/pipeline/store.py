@@ -143,7 +143,13 @@ class ShotStore:
             "(SHOTSEEK_MODEL, SHOTSEEK_PRETRAINED)"
         )
 
-    def ensure_collections(self, model_id: str, dim: int) -> None:
+    def model_spec(self, model_id: str) -> dict:
+        """How the model of a collection was loaded (model, pretrained, checkpoint_tag)."""
+        self._require(model_id)
+        meta = self.client.get_collection(self.shots_collection(model_id)).config.metadata or {}
+        return dict(meta.get("spec") or {})
+
+    def ensure_collections(self, model_id: str, dim: int, spec: dict | None = None) -> None:
         """Create the model's collections if needed; check model id and dimension if not."""
         shots = self.shots_collection(model_id)
         if self.client.collection_exists(shots):
@@ -159,7 +165,7 @@ class ShotStore:
                 shots,
                 vectors_config={VECTOR: models.VectorParams(size=dim,
                                                             distance=models.Distance.COSINE)},
-                metadata={"model_id": model_id, "dim": dim},
+                metadata={"model_id": model_id, "dim": dim, "spec": spec or {}},
             )
             if self.settings.qdrant_url:
                 for key, schema in (("video_id", models.PayloadSchemaType.KEYWORD),
@@ -247,12 +253,13 @@ class ShotStore:
         return self.client.count(self.shots_collection(model_id),
                                  count_filter=models.Filter(must=must), exact=True).count
 
-    def write_run(self, record: VideoRecord, shots: Sequence[Shot], vectors: np.ndarray) -> None:
+    def write_run(self, record: VideoRecord, shots: Sequence[Shot], vectors: np.ndarray,
+                  spec: dict | None = None) -> None:
         """Store a video's new index run, replacing its previous one only once it is complete."""
         if len(shots) != len(vectors):
             raise ValueError(f"{len(shots)} shots but {len(vectors)} vectors")
         model_id, video_id, run_id = record.model_id, record.video_id, record.run_id
-        self.ensure_collections(model_id, int(vectors.shape[1]))
+        self.ensure_collections(model_id, int(vectors.shape[1]), spec)
         shots_col = self.shots_collection(model_id)
         this_run = models.Filter(must=[_match("video_id", video_id), _match("run_id", run_id)])
         try:
@@ -276,6 +283,50 @@ class ShotStore:
         self.client.set_payload(shots_col, payload={"active": True}, points=this_run)
         self.client.delete(shots_col, points_selector=models.FilterSelector(filter=models.Filter(
             must=[_match("video_id", video_id)], must_not=[_match("run_id", run_id)])))
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def get_shots(self, model_id: str, shot_ids: Sequence[str]) -> dict[str, Shot]:
+        """Active shots by id; ids that are unknown (or from a replaced run) are left out."""
+        self._require(model_id)
+        valid = [i for i in shot_ids if _is_uuid(i)]
+        points = self.client.retrieve(self.shots_collection(model_id), valid, with_payload=True)
+        return {str(p.id): Shot.model_validate(p.payload) for p in points
+                if p.payload.get("active")}
+
+    def query(
+        self,
+        model_id: str,
+        *,
+        vector: np.ndarray | None = None,
+        positive_ids: Sequence[str] = (),
+        negative_ids: Sequence[str] = (),
+        positive_vectors: Sequence[np.ndarray] = (),
+        negative_vectors: Sequence[np.ndarray] = (),
+        video_ids: Sequence[str] | None = None,
+        after: float | None = None,
+        before: float | None = None,
+        exclude_ids: Sequence[str] = (),
+        limit: int = 10,
+        score_threshold: float | None = None,
+    ) -> list[tuple[Shot, float]]:
+        """Nearest active shots to ``vector`` (cosine), or a recommendation (best-score
+        strategy) from positive/negative examples when ``vector`` is None."""
+        self._require(model_id)
+        flt = _shot_filter(video_ids, after, before, exclude_ids)
+        if vector is not None:
+            query: object = models.NearestQuery(nearest=_as_list(vector))
+        else:
+            query = models.RecommendQuery(recommend=models.RecommendInput(
+                positive=[*positive_ids, *map(_as_list, positive_vectors)] or None,
+                negative=[*negative_ids, *map(_as_list, negative_vectors)] or None,
+                strategy=models.RecommendStrategy.BEST_SCORE,
+            ))
+        response = self.client.query_points(
+            self.shots_collection(model_id), query=query, using=VECTOR, query_filter=flt,
+            limit=limit, with_payload=True, score_threshold=score_threshold,
+        )
+        return [(Shot.model_validate(p.payload), float(p.score)) for p in response.points]
 
     def _discard(self, collection: str, flt: models.Filter) -> None:
         try:
@@ -315,3 +366,34 @@ class ShotStore:
             self.client.delete(shots_col, points_selector=models.PointIdsList(
                 points=stale[i:i + _BATCH]))
         return len(stale)
+
+
+def _as_list(vector: np.ndarray) -> list[float]:
+    return np.asarray(vector, dtype=np.float32).astype(float).tolist()
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _shot_filter(
+    video_ids: Sequence[str] | None,
+    after: float | None,
+    before: float | None,
+    exclude_ids: Sequence[str],
+) -> models.Filter:
+    """Active shots of some videos, overlapping a time range, minus some ids."""
+    must: list = [_match("active", True)]
+    if video_ids is not None:
+        must.append(models.FieldCondition(key="video_id",
+                                          match=models.MatchAny(any=list(video_ids))))
+    if after is not None:  # the shot ends after the range starts
+        must.append(models.FieldCondition(key="end", range=models.Range(gt=after)))
+    if before is not None:  # the shot starts before the range ends
+        must.append(models.FieldCondition(key="start", range=models.Range(lt=before)))
+    must_not = [models.HasIdCondition(has_id=list(exclude_ids))] if exclude_ids else None
+    return models.Filter(must=must, must_not=must_not)

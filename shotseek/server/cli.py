@@ -207,6 +207,98 @@ def structure(
                       f"{shot.shot_id}", highlight=False)
 
 
+def _print_result(result) -> None:
+    from rich.table import Column
+
+    table = Table("rank", "score", Column("video", overflow="fold"), "start", "end", "scene",
+                  "class", Column("shot id", overflow="fold", min_width=36))
+    for hit in result.hits:
+        shot = hit.shot
+        table.add_row(str(hit.rank), f"{hit.score:.3f}", Path(shot.path).name, shot.start_tc,
+                      shot.end_tc, str(shot.scene), str(shot.class_index), shot.shot_id)
+    out.print(table)
+    if result.no_good_match:
+        err.print(f"[yellow]{result.note}[/yellow]", highlight=False)
+    elif result.note:
+        err.print(result.note, highlight=False)
+    out.print(f"search id: {result.search_id}  (refine with: shotseek refine "
+              f"{result.search_id} --positive <shot id> --negative <shot id>)", highlight=False)
+
+
+@app.command()
+def search(
+    text: Annotated[Optional[str], typer.Argument(help="What to find, in words.")] = None,
+    image: Annotated[Optional[Path], typer.Option("--image", help="A still to match.")] = None,
+    image_weight: Annotated[float, typer.Option(
+        "--image-weight", min=0.0, max=1.0,
+        help="With text and an image: the image's share of the query (0..1).")] = 0.5,
+    video: Annotated[Optional[list[str]], typer.Option(
+        "--video", help="Only this video (id, path or file name); repeatable.")] = None,
+    after: Annotated[Optional[str], typer.Option(
+        "--after", help="Only shots ending after this time (HH:MM:SS.mmm or seconds).")] = None,
+    before: Annotated[Optional[str], typer.Option(
+        "--before", help="Only shots starting before this time.")] = None,
+    min_score: Annotated[Optional[float], typer.Option("--min-score")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=500)] = 10,
+    per_video: Annotated[Optional[int], typer.Option(
+        "--per-video", min=1, help="At most this many hits per video.")] = None,
+    model: ModelOpt = None,
+    pretrained: PretrainedOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Search shots by text, by image, or both."""
+    from shotseek.pipeline.models import parse_timecode
+    from shotseek.pipeline.search import SearchQuery
+    from shotseek.pipeline.search import search as run_search
+
+    settings = _settings(model=model, pretrained=pretrained)
+    try:
+        query = SearchQuery(
+            text=text, image=str(image) if image else None, image_weight=image_weight,
+            videos=video or None, after=parse_timecode(after) if after else None,
+            before=parse_timecode(before) if before else None, min_score=min_score,
+            limit=limit, per_video=per_video,
+        )
+    except ValueError as exc:
+        raise ShotseekError(_validation_message(exc)) from exc
+    with _open_store(settings) as store:
+        result = run_search(settings, store, query)
+    if as_json:
+        _print_json(result)
+    else:
+        _print_result(result)
+
+
+@app.command()
+def refine(
+    search_id: Annotated[str, typer.Argument(help="The id printed with a search.")],
+    positive: Annotated[Optional[list[str]], typer.Option(
+        "--positive", help="A shot id that is what you want; repeatable.")] = None,
+    negative: Annotated[Optional[list[str]], typer.Option(
+        "--negative", help="A shot id that is not; repeatable.")] = None,
+    text: Annotated[Optional[list[str]], typer.Option(
+        "--text", help="Extra words for what you want (e.g. 'closer view').")] = None,
+    not_text: Annotated[Optional[list[str]], typer.Option(
+        "--not", help="Words for what you do not want (e.g. 'crowd').")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, max=500)] = None,
+    include_judged: Annotated[bool, typer.Option(
+        "--include-judged", help="Also return the shots already marked.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Refine a search: more like the positive shots, less like the negative ones."""
+    from shotseek.pipeline.search import refine as run_refine
+
+    settings = _settings()
+    with _open_store(settings) as store:
+        result = run_refine(settings, store, search_id, positive=positive, negative=negative,
+                            text=text, negative_text=not_text, limit=limit,
+                            include_judged=include_judged)
+    if as_json:
+        _print_json(result)
+    else:
+        _print_result(result)
+
+
 @app.command()
 def probe(
     videos: Annotated[list[Path], typer.Argument(help="Video files to check.")],
