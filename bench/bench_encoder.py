@@ -34,8 +34,9 @@ def main() -> None:
     rng = np.random.default_rng(0)
     for name in args.models:
         t0 = time.perf_counter()
-        encoder = create_encoder(name, "none", device=args.device, precision=args.precision,
-                                 batch_size=args.batch_size)
+        encoder = create_encoder(
+            name, "none", device=args.device, precision=args.precision, batch_size=args.batch_size
+        )
         load = time.perf_counter() - t0
         on_gpu = encoder.device.type != "cpu"
         batches = args.batches or (20 if on_gpu else (4 if "L" in name else 8))
@@ -57,10 +58,12 @@ def main() -> None:
         sync()
         model_only = n / (time.perf_counter() - t0)
         device = torch.cuda.get_device_name() if encoder.device.type == "cuda" else "cpu"
-        print(f"{encoder.model_id:<22} dim={encoder.dim:<4} {device} {encoder.precision} "
-              f"threads={torch.get_num_threads()} batch={args.batch_size}: "
-              f"{end_to_end:8.1f} images/s end to end, {model_only:8.1f} images/s model only "
-              f"({n} images, load {load:.1f}s)")
+        print(
+            f"{encoder.model_id:<22} dim={encoder.dim:<4} {device} {encoder.precision} "
+            f"threads={torch.get_num_threads()} batch={args.batch_size}: "
+            f"{end_to_end:8.1f} images/s end to end, {model_only:8.1f} images/s model only "
+            f"({n} images, load {load:.1f}s)"
+        )
 
 
 if __name__ == "__main__":

@@ -35,24 +35,37 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         occurrences = max(2, int(args.seconds / 5))
-        footage = random_footage(Path(tmp) / "bench.mp4", seed=1, occurrences=occurrences,
-                                 fps=25.0, size=(640, 360))
-        settings = Settings(data_dir=Path(tmp) / "data", model=args.model,
-                            pretrained=args.pretrained, fps=args.fps, device=args.device)
+        footage = random_footage(
+            Path(tmp) / "bench.mp4", seed=1, occurrences=occurrences, fps=25.0, size=(640, 360)
+        )
+        settings = Settings(
+            data_dir=Path(tmp) / "data",
+            model=args.model,
+            pretrained=args.pretrained,
+            fps=args.fps,
+            device=args.device,
+        )
         encoder = get_encoder(settings)
         stamps: list[tuple[str, float]] = []
         with ShotStore(settings) as store:
             t0 = time.perf_counter()
-            outcome = index_video(footage.path, settings, store=store, encoder=encoder,
-                                  progress=lambda e: stamps.append((e.stage, time.perf_counter())))
+            outcome = index_video(
+                footage.path,
+                settings,
+                store=store,
+                encoder=encoder,
+                progress=lambda e: stamps.append((e.stage, time.perf_counter())),
+            )
             wall = time.perf_counter() - t0
         spent: dict[str, float] = {}
         for (stage, at), (_, nxt) in zip(stamps, stamps[1:]):
             spent[stage] = spent.get(stage, 0.0) + nxt - at
-        print(f"{encoder.model_id} on {encoder.device} ({encoder.precision}), {args.fps:g} fps: "
-              f"{outcome.duration:.1f} s of 640x360 video in {wall:.1f} s = "
-              f"{outcome.duration / wall:.2f} video seconds per wall second, "
-              f"{outcome.n_shots} shots")
+        print(
+            f"{encoder.model_id} on {encoder.device} ({encoder.precision}), {args.fps:g} fps: "
+            f"{outcome.duration:.1f} s of 640x360 video in {wall:.1f} s = "
+            f"{outcome.duration / wall:.2f} video seconds per wall second, "
+            f"{outcome.n_shots} shots"
+        )
         print("  " + ", ".join(f"{k} {v:.2f}s" for k, v in spent.items()))
 
 

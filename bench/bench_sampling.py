@@ -29,26 +29,41 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         quarter = args.seconds / 4
-        scenes = [Scene(c, s, quarter, velocity=(0.01, 0.005), flicker=0.05)
-                  for c, s in [("red", "circle"), ("blue", "square"),
-                               ("white", "star"), ("orange", "triangle")]]
+        scenes = [
+            Scene(c, s, quarter, velocity=(0.01, 0.005), flicker=0.05)
+            for c, s in [
+                ("red", "circle"),
+                ("blue", "square"),
+                ("white", "star"),
+                ("orange", "triangle"),
+            ]
+        ]
         t0 = time.perf_counter()
-        footage = make_footage(Path(tmp) / "bench720.mp4", scenes, fps=args.source_fps,
-                               size=(1280, 720))
+        footage = make_footage(
+            Path(tmp) / "bench720.mp4", scenes, fps=args.source_fps, size=(1280, 720)
+        )
         info = probe(footage.path)
-        print(f"generated {info.width}x{info.height} {info.codec} {info.duration:.1f}s "
-              f"@ {info.average_fps:.2f} fps, {len(footage.frame_times)} frames "
-              f"in {time.perf_counter() - t0:.1f}s")
+        print(
+            f"generated {info.width}x{info.height} {info.codec} {info.duration:.1f}s "
+            f"@ {info.average_fps:.2f} fps, {len(footage.frame_times)} frames "
+            f"in {time.perf_counter() - t0:.1f}s"
+        )
         for threads, label in ((0, "auto threads"), (1, "1 thread")):
             for short_side in (448, 0):
                 t0 = time.perf_counter()
-                n = sum(1 for _ in sample_frames(footage.path, args.fps, short_side=short_side,
-                                                 threads=threads))
+                n = sum(
+                    1
+                    for _ in sample_frames(
+                        footage.path, args.fps, short_side=short_side, threads=threads
+                    )
+                )
                 wall = time.perf_counter() - t0
-                print(f"{label:<12} short_side={short_side:<4} "
-                      f"{len(footage.frame_times) / wall:7.1f} source frames decoded/s  "
-                      f"{n / wall:6.1f} samples/s  {info.duration / wall:6.1f}x real time  "
-                      f"({n} samples at {args.fps:g} fps, {wall:.2f}s)")
+                print(
+                    f"{label:<12} short_side={short_side:<4} "
+                    f"{len(footage.frame_times) / wall:7.1f} source frames decoded/s  "
+                    f"{n / wall:6.1f} samples/s  {info.duration / wall:6.1f}x real time  "
+                    f"({n} samples at {args.fps:g} fps, {wall:.2f}s)"
+                )
 
 
 if __name__ == "__main__":

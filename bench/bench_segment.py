@@ -70,29 +70,45 @@ def main() -> None:
     encoder = create_encoder(TINY_CLIP, None, device="cpu")
     with tempfile.TemporaryDirectory() as tmp:
         footages = [standard_footage(Path(tmp) / "standard.mp4")]
-        footages += [random_footage(Path(tmp) / f"random{i}.mp4", seed=i)
-                     for i in range(args.videos - 1)]
+        footages += [
+            random_footage(Path(tmp) / f"random{i}.mp4", seed=i) for i in range(args.videos - 1)
+        ]
         videos = []
         for f in footages:
             frames = list(sample_frames(f.path, args.fps))
-            videos.append((f, encoder.encode_images([x.image for x in frames]),
-                           np.array([x.time for x in frames])))
+            videos.append(
+                (
+                    f,
+                    encoder.encode_images([x.image for x in frames]),
+                    np.array([x.time for x in frames]),
+                )
+            )
     total = sum(f.duration for f, _, _ in videos)
-    print(f"{len(videos)} generated videos, {total / 60:.1f} min, "
-          f"{sum(len(f.cuts) for f, _, _ in videos)} true cuts "
-          f"({sum(len(f.dissolves) for f, _, _ in videos)} dissolves), sampled at {args.fps:g} fps")
-    print(f"{'class_thr':>9} {'shot_thr':>8} {'recall':>7} {'precision':>9} {'shots/seg':>9} "
-          f"{'shots/min':>9} {'recurring':>9}")
+    print(
+        f"{len(videos)} generated videos, {total / 60:.1f} min, "
+        f"{sum(len(f.cuts) for f, _, _ in videos)} true cuts "
+        f"({sum(len(f.dissolves) for f, _, _ in videos)} dissolves), sampled at {args.fps:g} fps"
+    )
+    print(
+        f"{'class_thr':>9} {'shot_thr':>8} {'recall':>7} {'precision':>9} {'shots/seg':>9} "
+        f"{'shots/min':>9} {'recurring':>9}"
+    )
     for ct in (0.1, 0.2, 0.3, 0.4, 0.5):
         for st in (0.05, 0.1, 0.15, 0.2, 0.3):
-            params = SegmentParams(class_threshold=ct, min_scene_seconds=defaults.min_scene_seconds,
-                                   shot_threshold=st)
+            params = SegmentParams(
+                class_threshold=ct, min_scene_seconds=defaults.min_scene_seconds, shot_threshold=st
+            )
             r = score(videos, params, args.fps)
-            mark = "  <- default" if (ct, st) == (defaults.class_threshold,
-                                                  defaults.shot_threshold) else ""
-            print(f"{ct:9.2f} {st:8.2f} {r['recall']:7.3f} {r['precision']:9.3f} "
-                  f"{r['shots_per_segment']:9.2f} {r['shots_per_minute']:9.1f} "
-                  f"{r['recurring_same_class']:9.3f}{mark}")
+            mark = (
+                "  <- default"
+                if (ct, st) == (defaults.class_threshold, defaults.shot_threshold)
+                else ""
+            )
+            print(
+                f"{ct:9.2f} {st:8.2f} {r['recall']:7.3f} {r['precision']:9.3f} "
+                f"{r['shots_per_segment']:9.2f} {r['shots_per_minute']:9.1f} "
+                f"{r['recurring_same_class']:9.3f}{mark}"
+            )
 
 
 if __name__ == "__main__":

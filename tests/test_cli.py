@@ -60,7 +60,9 @@ def test_check_model_loads_the_tiny_fixture():
 def test_user_errors_are_one_line_and_exit_2():
     proc = subprocess.run(
         [sys.executable, "-m", "shotseek", "check-model", "--model", "ViT-L-15", "--json"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert proc.stdout == ""
@@ -71,7 +73,9 @@ def test_user_errors_are_one_line_and_exit_2():
 def test_invalid_setting_values_are_named():
     proc = subprocess.run(
         [sys.executable, "-m", "shotseek", "sample", "x.mp4", "--fps", "0"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "fps" in proc.stderr and "Traceback" not in proc.stderr

@@ -71,8 +71,15 @@ def test_tiny_fixture_ranks_the_right_caption_first_on_heldout_images(tiny_encod
 def test_tiny_fixture_text_query_scores_matching_frames_highest(tiny_encoder):
     from tests.kit.footage import Scene
 
-    frames = {s: Scene(c, s, 1.0).frame(0.3, 320, 180) for c, s in
-              [("yellow", "triangle"), ("blue", "circle"), ("red", "square"), ("green", "star")]}
+    frames = {
+        s: Scene(c, s, 1.0).frame(0.3, 320, 180)
+        for c, s in [
+            ("yellow", "triangle"),
+            ("blue", "circle"),
+            ("red", "square"),
+            ("green", "star"),
+        ]
+    }
     vectors = tiny_encoder.encode_images(list(frames.values()))
     for i, (shape, color) in enumerate(
         [("triangle", "yellow"), ("circle", "blue"), ("square", "red"), ("star", "green")]

@@ -44,7 +44,9 @@ def _index(path, settings, store, tiny_encoder, **kw):
     return index_video(path, settings, store=store, encoder=tiny_encoder, **kw)
 
 
-def test_round_trip_stores_every_shot_with_its_timecodes(plain_video, settings, store, tiny_encoder):
+def test_round_trip_stores_every_shot_with_its_timecodes(
+    plain_video, settings, store, tiny_encoder
+):
     events = []
     outcome = _index(plain_video.path, settings, store, tiny_encoder, progress=events.append)
     assert outcome.status == "indexed" and outcome.n_shots >= len(plain_video.segments)
@@ -69,9 +71,11 @@ def test_round_trip_stores_every_shot_with_its_timecodes(plain_video, settings, 
 
 def test_variable_frame_rate_timecodes_are_frame_times(tmp_path, settings, store, tiny_encoder):
     times = vfr_times(10.0, seed=3)
-    footage = make_footage(tmp_path / "vfr.mp4",
-                           [Scene("red", "square", 5.0), Scene("blue", "star", 5.0)],
-                           frame_times=times)
+    footage = make_footage(
+        tmp_path / "vfr.mp4",
+        [Scene("red", "square", 5.0), Scene("blue", "star", 5.0)],
+        frame_times=times,
+    )
     _index(footage.path, settings, store, tiny_encoder)
     structure = video_structure(store, settings, "vfr.mp4")
     starts = [shot.start for scene in structure.scenes for shot in scene.shots]
@@ -187,8 +191,9 @@ def test_a_broken_file_in_a_batch_is_reported_and_the_others_indexed(
     (folder / "broken.mp4").write_bytes(b"\x00" * 1000)
     (folder / "empty.mov").write_bytes(b"")
     (folder / "notes.txt").write_text("not a video, not picked up")
-    report = index_paths([folder, tmp_path / "missing.mp4"], settings, store=store,
-                         encoder=tiny_encoder)
+    report = index_paths(
+        [folder, tmp_path / "missing.mp4"], settings, store=store, encoder=tiny_encoder
+    )
     status = {Path(r.path).name: (r.status, r.reason) for r in report.results}
     assert set(status) == {"good.mp4", "broken.mp4", "empty.mov", "missing.mp4"}
     assert status["good.mp4"][0] == "indexed"
@@ -220,8 +225,13 @@ def test_collections_are_per_model_and_checked(plain_video, settings, store, tin
 
 def test_a_second_process_on_the_embedded_store_is_told_to_use_a_server(settings, store):
     env = {**os.environ, "SHOTSEEK_DATA_DIR": str(settings.data_dir)}
-    proc = subprocess.run([sys.executable, "-m", "shotseek", "videos"], capture_output=True,
-                          text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "shotseek", "videos"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "another shotseek process" in proc.stderr and "SHOTSEEK_QDRANT_URL" in proc.stderr
 

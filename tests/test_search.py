@@ -37,9 +37,15 @@ def archive(tmp_path_factory):
     footage = {
         "standard": standard_footage(media / "standard.mp4"),
         "random": random_footage(media / "random.mp4", seed=11),
-        "puzzle": make_footage(media / "puzzle.mp4", [
-            Scene("red", "circle", 4.0), Scene("blue", "square", 4.0),
-            Scene("red", "square", 4.0), Scene("blue", "circle", 4.0)]),
+        "puzzle": make_footage(
+            media / "puzzle.mp4",
+            [
+                Scene("red", "circle", 4.0),
+                Scene("blue", "square", 4.0),
+                Scene("red", "square", 4.0),
+                Scene("blue", "circle", 4.0),
+            ],
+        ),
     }
     settings = Settings(data_dir=root / "data", model=TINY_CLIP, device="cpu")
     store = ShotStore(settings)
@@ -66,8 +72,14 @@ def test_every_present_colour_and_shape_is_found_at_rank_1(archive):
 def test_something_absent_is_reported_as_no_good_match(archive):
     settings, store, footage, _ = archive
     shutil.rmtree(settings.data_dir / "searches", ignore_errors=True)  # start uncalibrated
-    present = ["a yellow triangle", "a blue circle", "a red square", "a green star",
-               "a magenta circle", "a yellow triangle on a plain background"]
+    present = [
+        "a yellow triangle",
+        "a blue circle",
+        "a red square",
+        "a green star",
+        "a magenta circle",
+        "a yellow triangle on a plain background",
+    ]
     results = [search(settings, store, SearchQuery(text=q)) for q in present]
     assert results[0].no_good_match is None and "calibrating" in results[0].note
     assert all(r.no_good_match is False for r in results[CALIBRATION_MIN:])
@@ -82,15 +94,15 @@ def test_something_absent_is_reported_as_no_good_match(archive):
 
 def test_a_perturbed_frame_finds_its_scene_at_rank_1(archive, tmp_path):
     settings, store, footage, _ = archive
-    frame = Scene("blue", "circle", 5.0, background=170, start_xy=(0.6, 0.45)).frame(
-        2.0, 320, 180)
+    frame = Scene("blue", "circle", 5.0, background=170, start_xy=(0.6, 0.45)).frame(2.0, 320, 180)
     crop = frame[20:170, 40:300].astype(np.float32) * 1.15  # crop and brighten
     still = tmp_path / "still.png"
     Image.fromarray(np.clip(crop, 0, 255).astype(np.uint8)).save(still)
     result = search(settings, store, SearchQuery(image=str(still), videos=["standard.mp4"]))
     assert label_of(footage["standard"], result.hits[0].shot) == "a blue circle"
-    data = search(settings, store, SearchQuery(videos=["standard.mp4"]),
-                  image_bytes=still.read_bytes())
+    data = search(
+        settings, store, SearchQuery(videos=["standard.mp4"]), image_bytes=still.read_bytes()
+    )
     assert data.hits[0].shot.shot_id == result.hits[0].shot.shot_id
     assert data.query.image.startswith("bytes:")
 
@@ -99,13 +111,17 @@ def test_text_and_image_together_find_what_neither_finds_alone(archive, tmp_path
     settings, store, footage, _ = archive
     puzzle = footage["puzzle"]
     still = tmp_path / "blue_square.png"
-    Image.fromarray(Scene("blue", "square", 1.0, background=160, start_xy=(0.6, 0.4))
-                    .frame(0.5, 320, 180)).save(still)
+    Image.fromarray(
+        Scene("blue", "square", 1.0, background=160, start_xy=(0.6, 0.4)).frame(0.5, 320, 180)
+    ).save(still)
     scope = {"videos": ["puzzle.mp4"]}
     text_only = search(settings, store, SearchQuery(text="a red circle", **scope))
     image_only = search(settings, store, SearchQuery(image=str(still), **scope))
-    both = search(settings, store, SearchQuery(text="a red circle", image=str(still),
-                                               image_weight=0.5, **scope))
+    both = search(
+        settings,
+        store,
+        SearchQuery(text="a red circle", image=str(still), image_weight=0.5, **scope),
+    )
     assert label_of(puzzle, text_only.hits[0].shot) == "a red circle"
     assert label_of(puzzle, image_only.hits[0].shot) == "a blue square"
     assert label_of(puzzle, both.hits[0].shot) == "a red square"
@@ -114,8 +130,12 @@ def test_text_and_image_together_find_what_neither_finds_alone(archive, tmp_path
 def test_a_negative_removes_the_shot_and_its_look_alikes_drop(archive):
     settings, store, footage, _ = archive
     first = search(settings, store, SearchQuery(text="a yellow triangle", limit=12))
-    yellow = [h for h in first.hits if h.shot.video_id == first.hits[0].shot.video_id
-              and label_of(footage["standard"], h.shot) == "a yellow triangle"]
+    yellow = [
+        h
+        for h in first.hits
+        if h.shot.video_id == first.hits[0].shot.video_id
+        and label_of(footage["standard"], h.shot) == "a yellow triangle"
+    ]
     assert len(yellow) >= 2  # the recurring scene
     wrong = yellow[0].shot.shot_id
     refined = refine(settings, store, first.search_id, negative=[wrong], limit=12)
@@ -137,14 +157,18 @@ def test_a_positive_pulls_its_look_alikes_up(archive):
     first = search(settings, store, SearchQuery(text="a red square", limit=30))
     circles = [h for h in first.hits if label(h.shot) == "a blue circle"]
     assert len(circles) >= 2 and circles[0].rank > 2  # a wrong kind of hit, low down
-    refined = refine(settings, store, first.search_id, positive=[circles[0].shot.shot_id],
-                     limit=30)
+    refined = refine(settings, store, first.search_id, positive=[circles[0].shot.shot_id], limit=30)
     # the positive itself is judged and not returned; its look-alikes rise to the top
     assert circles[0].shot.shot_id not in [h.shot.shot_id for h in refined.hits]
     assert label(refined.hits[0].shot) == "a blue circle"
     assert refined.hits[0].rank < circles[1].rank
-    chained = refine(settings, store, refined.search_id, negative=[refined.hits[0].shot.shot_id],
-                     text=["a red square"])
+    chained = refine(
+        settings,
+        store,
+        refined.search_id,
+        negative=[refined.hits[0].shot.shot_id],
+        text=["a red square"],
+    )
     assert chained.feedback.positive == [circles[0].shot.shot_id]
     assert chained.feedback.negative == [refined.hits[0].shot.shot_id]
     assert chained.feedback.text == ["a red square"]
@@ -153,8 +177,13 @@ def test_a_positive_pulls_its_look_alikes_up(archive):
 def test_filters_and_timecodes_are_exact(archive):
     settings, store, footage, _ = archive
     video = footage["standard"]
-    result = search(settings, store, SearchQuery(text="a yellow triangle", videos=["standard.mp4"],
-                                                 after=20.0, before=30.0, limit=50))
+    result = search(
+        settings,
+        store,
+        SearchQuery(
+            text="a yellow triangle", videos=["standard.mp4"], after=20.0, before=30.0, limit=50
+        ),
+    )
     assert result.hits
     for hit in result.hits:
         assert hit.shot.path.endswith("standard.mp4")
@@ -198,8 +227,7 @@ def test_unknown_search_and_shot_ids_are_explained(archive):
         refine(settings, store, "deadbeef0000", positive=["x"])
     first = search(settings, store, SearchQuery(text="a green star"))
     with pytest.raises(UnknownShotError, match="00000000-0000-0000-0000-000000000000"):
-        refine(settings, store, first.search_id,
-               negative=["00000000-0000-0000-0000-000000000000"])
+        refine(settings, store, first.search_id, negative=["00000000-0000-0000-0000-000000000000"])
     with pytest.raises(QueryError, match="refine needs feedback"):
         refine(settings, store, first.search_id)
 
@@ -214,8 +242,7 @@ def test_an_empty_store_says_to_index_first(tmp_path):
 def test_the_model_that_built_the_store_is_the_one_used_to_search(archive, monkeypatch):
     settings, store, _, _ = archive
     model_id = store.pick_model(None)
-    monkeypatch.setattr(store, "model_spec",
-                        lambda _: {"model": "ViT-B-32", "pretrained": "none"})
+    monkeypatch.setattr(store, "model_spec", lambda _: {"model": "ViT-B-32", "pretrained": "none"})
     with pytest.raises(StoreMismatchError, match="cannot be compared"):
         reader_encoder(store, settings, model_id)
 
@@ -228,14 +255,16 @@ def test_cli_search_then_refine_across_invocations(tmp_path, monkeypatch):
     monkeypatch.setenv("SHOTSEEK_DEVICE", "cpu")
     runner = CliRunner()
     assert runner.invoke(app, ["index", str(media)]).exit_code == 0
-    result = runner.invoke(app, ["search", "a green star", "--after", "00:00:10",
-                                 "--limit", "3", "--json"])
+    result = runner.invoke(
+        app, ["search", "a green star", "--after", "00:00:10", "--limit", "3", "--json"]
+    )
     assert result.exit_code == 0, result.output
     found = json.loads(result.stdout)
     hit = found["hits"][0]
     assert hit["shot"]["start"] == 17.0 and hit["shot"]["start_tc"] == "00:00:17.000"
-    result = runner.invoke(app, ["refine", found["search_id"], "--negative",
-                                 hit["shot"]["shot_id"], "--json"])
+    result = runner.invoke(
+        app, ["refine", found["search_id"], "--negative", hit["shot"]["shot_id"], "--json"]
+    )
     assert result.exit_code == 0, result.output
     refined = json.loads(result.stdout)
     assert refined["parent_id"] == found["search_id"]

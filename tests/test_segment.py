@@ -61,15 +61,16 @@ def test_flicker_motion_and_zoom_do_not_split_a_scene(embedded):
 def test_a_dissolve_gives_one_scene_boundary(embedded):
     footage, _, times, structure = embedded
     lo, hi = footage.dissolves[0]
-    inside = [times[s.start] for s in structure.scenes
-              if lo - 1 / FPS <= times[s.start] <= hi + 1 / FPS]
+    inside = [
+        times[s.start] for s in structure.scenes if lo - 1 / FPS <= times[s.start] <= hi + 1 / FPS
+    ]
     assert len(inside) == 1, inside
 
 
 def test_shot_vectors_are_normalised_means_and_keyframes_lie_inside(embedded):
     _, vectors, _, structure = embedded
     for shot, vec in zip(structure.shots, structure.shot_vectors):
-        mean = vectors[shot.start:shot.end].mean(0)
+        mean = vectors[shot.start : shot.end].mean(0)
         np.testing.assert_allclose(vec, mean / np.linalg.norm(mean), atol=1e-5)
         assert shot.start <= shot.keyframe < shot.end
     covered = [i for s in structure.shots for i in range(s.start, s.end)]
@@ -80,7 +81,8 @@ def test_analysis_is_deterministic(embedded):
     _, vectors, times, structure = embedded
     again = analyse(vectors, times, times[-1] + 0.5, segment_params(Settings()))
     assert [(s.start, s.end, s.klass) for s in again.shots] == [
-        (s.start, s.end, s.klass) for s in structure.shots]
+        (s.start, s.end, s.klass) for s in structure.shots
+    ]
 
 
 def _unit(v):

@@ -5,8 +5,13 @@ from shotseek.pipeline.models import Span, format_timecode, parse_timecode
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0, "00:00:00.000"), (1.5, "00:00:01.500"), (61.0004, "00:01:01.000"),
-     (3599.9996, "01:00:00.000"), (3 * 3600 + 25 * 60 + 7.25, "03:25:07.250")],
+    [
+        (0, "00:00:00.000"),
+        (1.5, "00:00:01.500"),
+        (61.0004, "00:01:01.000"),
+        (3599.9996, "01:00:00.000"),
+        (3 * 3600 + 25 * 60 + 7.25, "03:25:07.250"),
+    ],
 )
 def test_format_timecode_renders_hours_minutes_seconds_millis(seconds, text):
     assert format_timecode(seconds) == text
@@ -34,7 +39,10 @@ def test_negative_timecode_is_refused():
 def test_span_dumps_seconds_and_timecodes():
     span = Span(start=62.5, end=65.0)
     assert span.model_dump() == {
-        "start": 62.5, "end": 65.0, "start_tc": "00:01:02.500", "end_tc": "00:01:05.000"
+        "start": 62.5,
+        "end": 65.0,
+        "start_tc": "00:01:02.500",
+        "end_tc": "00:01:05.000",
     }
     assert span.duration == 2.5
 

@@ -102,14 +102,21 @@ def test_probe_reports_duration_size_and_rate(standard_video):
 
 @pytest.mark.slow
 def test_memory_stays_flat_while_sampling_a_long_file(footage_dir):
-    scenes = [Scene(c, s, 45.0, velocity=(0.005, 0.0)) for c, s in
-              [("red", "circle"), ("blue", "square"), ("white", "star"), ("orange", "triangle")]]
+    scenes = [
+        Scene(c, s, 45.0, velocity=(0.005, 0.0))
+        for c, s in [
+            ("red", "circle"),
+            ("blue", "square"),
+            ("white", "star"),
+            ("orange", "triangle"),
+        ]
+    ]
     footage = make_footage(footage_dir / "long.mp4", scenes, fps=25.0, size=(640, 360))
     proc = psutil.Process()
     gc.collect()
     rss = []
     count = 0
-    for frame in sample_frames(footage.path, 3.0, short_side=0):
+    for _ in sample_frames(footage.path, 3.0, short_side=0):
         count += 1
         if count == 20 or count % 50 == 0:
             rss.append(proc.memory_info().rss)

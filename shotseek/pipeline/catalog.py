@@ -25,15 +25,24 @@ def video_structure(store: ShotStore, settings: Settings, ref: str) -> VideoStru
     scenes: list[SceneInfo] = []
     for shot in shots:
         if not scenes or scenes[-1].index != shot.scene:
-            scenes.append(SceneInfo(start=shot.start, end=shot.end, index=shot.scene,
-                                    class_index=shot.class_index, shots=[]))
+            scenes.append(
+                SceneInfo(
+                    start=shot.start,
+                    end=shot.end,
+                    index=shot.scene,
+                    class_index=shot.class_index,
+                    shots=[],
+                )
+            )
         scene = scenes[-1]
         scenes[-1] = scene.model_copy(update={"end": shot.end, "shots": [*scene.shots, shot]})
     classes: dict[int, ClassInfo] = {}
     for scene in scenes:
-        info = classes.setdefault(scene.class_index,
-                                  ClassInfo(index=scene.class_index, scenes=[], seconds=0.0))
+        info = classes.setdefault(
+            scene.class_index, ClassInfo(index=scene.class_index, scenes=[], seconds=0.0)
+        )
         info.scenes.append(scene.index)
         info.seconds = round(info.seconds + scene.duration, 3)
-    return VideoStructure(video=record, classes=sorted(classes.values(), key=lambda c: c.index),
-                          scenes=scenes)
+    return VideoStructure(
+        video=record, classes=sorted(classes.values(), key=lambda c: c.index), scenes=scenes
+    )

@@ -109,7 +109,7 @@ class Settings(BaseSettings):
         0.15,
         gt=0,
         lt=2,
-        description="Cosine distance (average linkage, contiguous) under which frames share a shot.",
+        description="Cosine distance (average linkage, contiguous) under which frames join a shot.",
     )
     thumbnail_width: int = Field(480, ge=64, le=1920, description="Width of shot thumbnails.")
 

@@ -71,7 +71,9 @@ def _normalise_name(name: str) -> str:
     return name.strip().replace("/", "-")
 
 
-def resolve_model(model: str, pretrained: str | None, checkpoint_tag: str | None = None) -> ModelSource:
+def resolve_model(
+    model: str, pretrained: str | None, checkpoint_tag: str | None = None
+) -> ModelSource:
     """Check a model name and pretrained value against open_clip's tables, before any loading.
 
     Raises :class:`UnknownModelError` for a name or tag open_clip does not know (listing close
@@ -81,11 +83,13 @@ def resolve_model(model: str, pretrained: str | None, checkpoint_tag: str | None
     if not model:
         raise UnknownModelError("no model name given; try the default ViT-L-14-quickgelu")
     if model.startswith("hf-hub:"):
-        if not model[len("hf-hub:"):].strip("/"):
-            raise UnknownModelError("'hf-hub:' needs a repository, e.g. hf-hub:timm/ViT-B-16-SigLIP")
+        if not model[len("hf-hub:") :].strip("/"):
+            raise UnknownModelError(
+                "'hf-hub:' needs a repository, e.g. hf-hub:timm/ViT-B-16-SigLIP"
+            )
         return ModelSource("hf-hub", model, None)
     if model.startswith("local-dir:"):
-        folder = Path(model[len("local-dir:"):]).expanduser()
+        folder = Path(model[len("local-dir:") :]).expanduser()
         if not (folder / "open_clip_config.json").is_file():
             raise ModelUnavailableError(
                 f"{model}: no open_clip_config.json in {folder}; a local-dir: model is a folder "
@@ -151,7 +155,7 @@ def model_id_of(source: ModelSource) -> str:
     if source.kind == "random":
         return f"{source.arch}/none"
     if source.kind == "local-dir":
-        folder = Path(source.model[len("local-dir:"):])
+        folder = Path(source.model[len("local-dir:") :])
         weights = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))
         digest = _file_digest(weights[0]) if weights else "noweights"
         return f"local-dir:{folder.name}/{digest}"
@@ -167,7 +171,7 @@ def _first_line(exc: BaseException, limit: int = 240) -> str:
 def _offline_message(source: ModelSource, exc: BaseException) -> str:
     reason = _first_line(exc)
     if source.kind == "hf-hub":
-        repo = source.model[len("hf-hub:"):]
+        repo = source.model[len("hf-hub:") :]
         return (
             f"cannot fetch {source.model} from the Hugging Face Hub ({reason}). To work offline, "
             f"run `hf download {repo}` on a machine with network and copy its cache folder "
@@ -193,11 +197,15 @@ def pick_device(preference: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if preference == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was asked for but no CUDA GPU is visible; use --device auto")
+        raise ConfigError(
+            "device 'cuda' was asked for but no CUDA GPU is visible; use --device auto"
+        )
     if preference == "mps" and not (
         getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
     ):
-        raise ConfigError("device 'mps' was asked for but Metal is not available; use --device auto")
+        raise ConfigError(
+            "device 'mps' was asked for but Metal is not available; use --device auto"
+        )
     return torch.device(preference)
 
 
@@ -247,7 +255,8 @@ class ClipEncoder:
         self._pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
 
     def __repr__(self) -> str:
-        return f"ClipEncoder({self.model_id!r}, dim={self.dim}, device={self.device}, {self.precision})"
+        where = f"device={self.device}, {self.precision}"
+        return f"ClipEncoder({self.model_id!r}, dim={self.dim}, {where})"
 
     @property
     def image_size(self) -> int:
@@ -301,8 +310,10 @@ class ClipEncoder:
         """N × D float32, rows L2-normalised."""
         if isinstance(texts, str):
             raise TypeError("encode_texts takes a list of strings; use encode_text for one")
-        out = [self._text_batch(texts[i : i + self.batch_size])
-               for i in range(0, len(texts), self.batch_size)]
+        out = [
+            self._text_batch(texts[i : i + self.batch_size])
+            for i in range(0, len(texts), self.batch_size)
+        ]
         return np.concatenate(out) if out else np.zeros((0, self.dim), dtype=np.float32)
 
     def encode_text(self, text: str) -> np.ndarray:
@@ -341,7 +352,9 @@ def create_encoder(
         except Exception as exc:  # network, hub, disk: all mean "not here"
             raise ModelUnavailableError(_offline_message(source, exc)) from exc
         if not weights:
-            raise ModelUnavailableError(_offline_message(source, RuntimeError("no download source")))
+            raise ModelUnavailableError(
+                _offline_message(source, RuntimeError("no download source"))
+            )
     elif source.kind == "checkpoint":
         weights = source.pretrained
     if source.tag_cfg:
@@ -372,8 +385,9 @@ def create_encoder(
     tokenizer = open_clip.get_tokenizer(name)
     model_id = model_id_of(source)
     if source.kind == "random":
-        log.warning("%s uses RANDOM weights: fine for speed and plumbing, useless for search",
-                    model_id)
+        log.warning(
+            "%s uses RANDOM weights: fine for speed and plumbing, useless for search", model_id
+        )
     encoder = ClipEncoder(
         clip,
         preprocess,
@@ -392,8 +406,9 @@ def create_encoder(
 def configured_model_id(settings: Settings) -> str | None:
     """The model id the settings name, worked out without loading the model (None if invalid)."""
     try:
-        return model_id_of(resolve_model(settings.model, settings.pretrained,
-                                         settings.checkpoint_tag))
+        return model_id_of(
+            resolve_model(settings.model, settings.pretrained, settings.checkpoint_tag)
+        )
     except (UnknownModelError, ModelUnavailableError, OSError):
         return None
 

@@ -29,4 +29,4 @@ class UnknownModelError(ShotseekError):
 
 
 class ModelUnavailableError(ShotseekError):
-    """The model is known but its weights cannot be loaded (offline, missing file, bad checkpoint)."""
+    """The model is known but its weights cannot be loaded (offline, missing or bad file)."""

@@ -14,7 +14,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -91,9 +91,13 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*")
-                           if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
-                           and not p.name.startswith("."))
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in VIDEO_EXTENSIONS
+                and not p.name.startswith(".")
+            )
         else:
             found = [path]
         for p in found:
@@ -122,9 +126,16 @@ class _Reporter:
 
     def __call__(self, stage: Stage, done: float = 0.0) -> None:
         if self.callback is not None:
-            self.callback(ProgressEvent(path=self.path, file_number=self.number,
-                                        file_count=self.count, stage=stage, done=done,
-                                        total=self.total))
+            self.callback(
+                ProgressEvent(
+                    path=self.path,
+                    file_number=self.number,
+                    file_count=self.count,
+                    stage=stage,
+                    done=done,
+                    total=self.total,
+                )
+            )
 
 
 def index_video(
@@ -165,16 +176,26 @@ def index_video(
                 store.update_path(model_id, video_id, str(path))
                 reason = f"already indexed as {existing.path} (moved or renamed): path updated"
         report("skipped", info.duration)
-        return IndexOutcome(path=str(path), status="skipped", video_id=video_id,
-                            duration=existing.duration, n_shots=existing.n_shots,
-                            seconds=time.perf_counter() - started, reason=reason)
+        return IndexOutcome(
+            path=str(path),
+            status="skipped",
+            video_id=video_id,
+            duration=existing.duration,
+            n_shots=existing.n_shots,
+            seconds=time.perf_counter() - started,
+            reason=reason,
+        )
 
     # sample → encode, streaming: frames are dropped as soon as they are embedded
     times: list[float] = []
 
     def images() -> Iterator[np.ndarray]:
-        for frame in sample_frames(path, settings.fps, short_side=settings.frame_short_side,
-                                   threads=settings.decode_threads):
+        for frame in sample_frames(
+            path,
+            settings.fps,
+            short_side=settings.frame_short_side,
+            threads=settings.decode_threads,
+        ):
             times.append(frame.time)
             yield frame.image
 
@@ -204,19 +225,38 @@ def index_video(
             thumb = run_dir / f"{i:05d}.jpg"
             _save_thumbnail(image, thumb, settings.thumbnail_width)
             end = float(frame_times[run.end]) if run.end < len(frame_times) else end_time
-            shots.append(Shot(
-                shot_id=shot_id_for(video_id, run_id, i), video_id=video_id, path=str(path),
-                index=i, start=float(frame_times[run.start]), end=end, scene=run.scene,
-                class_index=run.klass, keyframe_time=keyframe_times[i], thumbnail=str(thumb),
-                frame_count=run.end - run.start,
-            ))
+            shots.append(
+                Shot(
+                    shot_id=shot_id_for(video_id, run_id, i),
+                    video_id=video_id,
+                    path=str(path),
+                    index=i,
+                    start=float(frame_times[run.start]),
+                    end=end,
+                    scene=run.scene,
+                    class_index=run.klass,
+                    keyframe_time=keyframe_times[i],
+                    thumbnail=str(thumb),
+                    frame_count=run.end - run.start,
+                )
+            )
         record = VideoRecord(
-            video_id=video_id, path=str(path), file_name=path.name, size_bytes=info.size_bytes,
+            video_id=video_id,
+            path=str(path),
+            file_name=path.name,
+            size_bytes=info.size_bytes,
             duration=end_time if info.duration <= 0 else info.duration,
-            width=info.width, height=info.height, fps_sampled=settings.fps,
-            frame_count=len(frame_times), model_id=model_id, settings_key=key, run_id=run_id,
-            indexed_at=datetime.now(timezone.utc), n_classes=structure.n_classes,
-            n_scenes=len(structure.scenes), n_shots=len(shots),
+            width=info.width,
+            height=info.height,
+            fps_sampled=settings.fps,
+            frame_count=len(frame_times),
+            model_id=model_id,
+            settings_key=key,
+            run_id=run_id,
+            indexed_at=datetime.now(UTC),
+            n_classes=structure.n_classes,
+            n_scenes=len(structure.scenes),
+            n_shots=len(shots),
         )
         report("store", frame_times[-1])
         store.write_run(record, shots, structure.shot_vectors, encoder.spec)
@@ -229,9 +269,14 @@ def index_video(
             store.delete_video(model_id, other.video_id)
             shutil.rmtree(thumbnails_dir(settings, other.video_id), ignore_errors=True)
     report("done", info.duration or end_time)
-    return IndexOutcome(path=str(path), status="indexed", video_id=video_id,
-                        duration=record.duration, n_shots=len(shots),
-                        seconds=time.perf_counter() - started)
+    return IndexOutcome(
+        path=str(path),
+        status="indexed",
+        video_id=video_id,
+        duration=record.duration,
+        n_shots=len(shots),
+        seconds=time.perf_counter() - started,
+    )
 
 
 def _drop_other_runs(settings: Settings, video_id: str, keep: str) -> None:
@@ -262,18 +307,36 @@ def index_paths(
     for number, path in enumerate(files, start=1):
         started = time.perf_counter()
         try:
-            outcome = index_video(path, settings, store=store, encoder=encoder, force=force,
-                                  progress=progress, file_number=number, file_count=len(files))
+            outcome = index_video(
+                path,
+                settings,
+                store=store,
+                encoder=encoder,
+                force=force,
+                progress=progress,
+                file_number=number,
+                file_count=len(files),
+            )
         except ShotseekError as exc:
-            outcome = IndexOutcome(path=str(path), status="failed", reason=str(exc),
-                                   seconds=time.perf_counter() - started)
+            outcome = IndexOutcome(
+                path=str(path),
+                status="failed",
+                reason=str(exc),
+                seconds=time.perf_counter() - started,
+            )
         except Exception as exc:  # a bug or an unexpected library error: keep the batch going
             log.exception("indexing %s failed", path)
-            outcome = IndexOutcome(path=str(path), status="failed",
-                                   reason=f"{path}: unexpected {type(exc).__name__}: {exc}",
-                                   seconds=time.perf_counter() - started)
+            outcome = IndexOutcome(
+                path=str(path),
+                status="failed",
+                reason=f"{path}: unexpected {type(exc).__name__}: {exc}",
+                seconds=time.perf_counter() - started,
+            )
         if outcome.status == "failed" and progress is not None:
-            progress(ProgressEvent(path=str(path), file_number=number, file_count=len(files),
-                                   stage="failed"))
+            progress(
+                ProgressEvent(
+                    path=str(path), file_number=number, file_count=len(files), stage="failed"
+                )
+            )
         results.append(outcome)
     return IndexReport(results=results)

@@ -19,7 +19,9 @@ _TIMECODE = re.compile(r"^(?:(?:(\d+):)?(\d{1,2}):)?(\d{1,2}(?:\.\d+)?)$")
 def format_timecode(seconds: float) -> str:
     """Render seconds as ``HH:MM:SS.mmm`` (rounded to the millisecond)."""
     if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"a timecode needs a finite, non-negative number of seconds, not {seconds}")
+        raise ValueError(
+            f"a timecode needs a finite, non-negative number of seconds, not {seconds}"
+        )
     ms = round(seconds * 1000)
     h, rem = divmod(ms, 3_600_000)
     m, rem = divmod(rem, 60_000)

@@ -30,7 +30,7 @@ import io
 import json
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -96,10 +96,12 @@ class Feedback(BaseModel):
         def join(a: list[str], b: list[str]) -> list[str]:
             return list(dict.fromkeys([*a, *b]))
 
-        return Feedback(positive=join(self.positive, other.positive),
-                        negative=join(self.negative, other.negative),
-                        text=join(self.text, other.text),
-                        negative_text=join(self.negative_text, other.negative_text))
+        return Feedback(
+            positive=join(self.positive, other.positive),
+            negative=join(self.negative, other.negative),
+            text=join(self.text, other.text),
+            negative_text=join(self.negative_text, other.negative_text),
+        )
 
 
 class SearchHit(BaseModel):
@@ -182,8 +184,9 @@ def load_image(image: str | Path | bytes) -> Image.Image:
         if not path.is_file():
             raise QueryError(f"image {name}: no such file")
         if path.stat().st_size > MAX_IMAGE_BYTES:
-            raise QueryError(f"image {name} is larger than {MAX_IMAGE_BYTES // 2**20} MB; "
-                             "use a smaller still")
+            raise QueryError(
+                f"image {name} is larger than {MAX_IMAGE_BYTES // 2**20} MB; use a smaller still"
+            )
         data = path.read_bytes()
     if not data:
         raise QueryError(f"{name} is empty")
@@ -192,12 +195,15 @@ def load_image(image: str | Path | bytes) -> Image.Image:
     try:
         img = Image.open(io.BytesIO(data))
         if img.width * img.height > MAX_IMAGE_PIXELS:
-            raise QueryError(f"{name} has {img.width}x{img.height} pixels; the limit is "
-                             f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels")
+            raise QueryError(
+                f"{name} has {img.width}x{img.height} pixels; the limit is "
+                f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels"
+            )
         img.load()
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise QueryError(f"{name} is not an image shotseek can read (JPEG, PNG, WebP, BMP, "
-                         f"GIF, TIFF): {exc}") from exc
+        raise QueryError(
+            f"{name} is not an image shotseek can read (JPEG, PNG, WebP, BMP, GIF, TIFF): {exc}"
+        ) from exc
     return img.convert("RGB")
 
 
@@ -215,20 +221,21 @@ def reader_encoder(store: ShotStore, settings: Settings, model_id: str) -> ClipE
     return encoder
 
 
-def query_vector(encoder: ClipEncoder, text: str | None, image: Image.Image | None,
-                 image_weight: float) -> np.ndarray:
+def query_vector(
+    encoder: ClipEncoder, text: str | None, image: Image.Image | None, image_weight: float
+) -> np.ndarray:
     """Normalised ``(1 - w) · text + w · image`` (or the one that is given)."""
     parts = []
     if text:
-        parts.append((1.0 - image_weight if image is not None else 1.0,
-                      encoder.encode_text(text)))
+        parts.append((1.0 - image_weight if image is not None else 1.0, encoder.encode_text(text)))
     if image is not None:
         parts.append((image_weight if text else 1.0, encoder.encode_images([image])[0]))
     vec = sum(w * v for w, v in parts)
     norm = float(np.linalg.norm(vec))
     if norm < 1e-8:
-        raise QueryError("the text and image cancel out; give a non-zero image weight or "
-                         "only one of them")
+        raise QueryError(
+            "the text and image cancel out; give a non-zero image weight or only one of them"
+        )
     return (vec / norm).astype(np.float32)
 
 
@@ -260,17 +267,21 @@ def judge_top_score(
     typical: float | None = None
     note: str | None = None
     if len(tops) >= CALIBRATION_MIN:
-        upper = np.sort(np.asarray(tops))[len(tops) // 2:]
+        upper = np.sort(np.asarray(tops))[len(tops) // 2 :]
         typical = float(np.median(upper))
         spread = max(1.4826 * float(np.median(np.abs(upper - typical))), 0.02 * abs(typical))
         verdict = best < typical - NO_MATCH_MARGIN * spread
         if verdict:
-            note = (f"no good match: the best score {best:.3f} is well below the {typical:.3f} "
-                    f"that {kind} searches typically reach here; what was asked for is "
-                    "probably not in the footage searched")
+            note = (
+                f"no good match: the best score {best:.3f} is well below the {typical:.3f} "
+                f"that {kind} searches typically reach here; what was asked for is "
+                "probably not in the footage searched"
+            )
     else:
-        note = (f"no_good_match is not judged yet: the collection is calibrating "
-                f"({len(tops)} of {CALIBRATION_MIN} {kind} searches)")
+        note = (
+            f"no_good_match is not judged yet: the collection is calibrating "
+            f"({len(tops)} of {CALIBRATION_MIN} {kind} searches)"
+        )
     history[kind] = [*tops, round(best, 6)][-CALIBRATION_WINDOW:]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -308,17 +319,22 @@ def _finish(
             break
     verdict, typical, note = None, None, None
     if judged and found:
-        verdict, typical, note = judge_top_score(settings, model_id, query_kind(query),
-                                                 found[0][1])
+        verdict, typical, note = judge_top_score(settings, model_id, query_kind(query), found[0][1])
     elif judged:
         verdict, note = True, "nothing matches the filters"
     else:
         note = "refined results are ranked by feedback; no_good_match is judged on searches"
     result = SearchResult(
-        search_id=uuid.uuid4().hex[:12], parent_id=parent_id, model_id=model_id, query=query,
-        feedback=feedback or Feedback(), hits=hits, no_good_match=verdict,
-        typical_top_score=None if typical is None else round(typical, 6), note=note,
-        created_at=datetime.now(timezone.utc),
+        search_id=uuid.uuid4().hex[:12],
+        parent_id=parent_id,
+        model_id=model_id,
+        query=query,
+        feedback=feedback or Feedback(),
+        hits=hits,
+        no_good_match=verdict,
+        typical_top_score=None if typical is None else round(typical, 6),
+        note=note,
+        created_at=datetime.now(UTC),
     )
     _save(settings, _SearchRecord(result=result, vector=vector.astype(float).tolist()))
     return result
@@ -342,21 +358,24 @@ def search(
     if text is None and query.image is None and image_bytes is None:
         raise QueryError("empty query: give text, an image, or both")
     if query.after is not None and query.before is not None and query.after >= query.before:
-        raise QueryError(f"the time range is empty: after {query.after}s is not before "
-                         f"{query.before}s")
+        raise QueryError(
+            f"the time range is empty: after {query.after}s is not before {query.before}s"
+        )
     model_id = reader_model(store, settings)
     encoder = encoder or reader_encoder(store, settings, model_id)
     image = None
     if image_bytes is not None:
         image = load_image(image_bytes)
-        query = query.model_copy(update={
-            "image": "bytes:" + hashlib.sha256(image_bytes).hexdigest()[:16]})
+        query = query.model_copy(
+            update={"image": "bytes:" + hashlib.sha256(image_bytes).hexdigest()[:16]}
+        )
     elif query.image is not None:
         image = load_image(query.image)
     video_ids = None
     if query.videos:
-        video_ids = list(dict.fromkeys(store.find_video(model_id, ref).video_id
-                                       for ref in query.videos))
+        video_ids = list(
+            dict.fromkeys(store.find_video(model_id, ref).video_id for ref in query.videos)
+        )
     query = query.model_copy(update={"text": text, "videos": video_ids})
     vector = query_vector(encoder, text, image, query.image_weight)
     scope = {"video_ids": video_ids, "after": query.after, "before": query.before}
@@ -380,20 +399,22 @@ def refine(
     """A new search built on an earlier one plus feedback: "more like these, not like those"."""
     record = _load(settings, search_id)
     parent = record.result
-    new = Feedback(positive=[s.strip() for s in positive or []],
-                   negative=[s.strip() for s in negative or []],
-                   text=[t.strip() for t in text or [] if t.strip()],
-                   negative_text=[t.strip() for t in negative_text or [] if t.strip()])
+    new = Feedback(
+        positive=[s.strip() for s in positive or []],
+        negative=[s.strip() for s in negative or []],
+        text=[t.strip() for t in text or [] if t.strip()],
+        negative_text=[t.strip() for t in negative_text or [] if t.strip()],
+    )
     if not (new.positive or new.negative or new.text or new.negative_text):
-        raise QueryError("refine needs feedback: --positive/--negative shot ids, or "
-                         "--text/--not")
+        raise QueryError("refine needs feedback: --positive/--negative shot ids, or --text/--not")
     both = set(new.positive) & set(new.negative)
     if both:
         raise QueryError(f"shot {sorted(both)[0]} is marked both positive and negative")
     model_id = parent.model_id
     if model_id not in store.models():
-        raise SearchNotFoundError(f"search {search_id} used model {model_id}, which is no "
-                                  "longer in the store")
+        raise SearchNotFoundError(
+            f"search {search_id} used model {model_id}, which is no longer in the store"
+        )
     feedback = parent.feedback.plus(new)
     judged = [*feedback.positive, *feedback.negative]
     known = store.get_shots(model_id, judged)
@@ -412,12 +433,23 @@ def refine(
         negative_ids=feedback.negative,
         positive_vectors=[base, *(encoder.encode_text(t) for t in feedback.text)],
         negative_vectors=[encoder.encode_text(t) for t in feedback.negative_text],
-        video_ids=query.videos, after=query.after, before=query.before,
+        video_ids=query.videos,
+        after=query.after,
+        before=query.before,
         exclude_ids=[] if include_judged else judged,
         limit=_fetch_size(query),
     )
-    return _finish(settings, store, model_id, query, found, vector=base, judged=False,
-                   feedback=feedback, parent_id=parent.search_id)
+    return _finish(
+        settings,
+        store,
+        model_id,
+        query,
+        found,
+        vector=base,
+        judged=False,
+        feedback=feedback,
+        parent_id=parent.search_id,
+    )
 
 
 def load_search(settings: Settings, search_id: str) -> SearchResult:

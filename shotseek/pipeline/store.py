@@ -163,15 +163,18 @@ class ShotStore:
         else:
             self.client.create_collection(
                 shots,
-                vectors_config={VECTOR: models.VectorParams(size=dim,
-                                                            distance=models.Distance.COSINE)},
+                vectors_config={
+                    VECTOR: models.VectorParams(size=dim, distance=models.Distance.COSINE)
+                },
                 metadata={"model_id": model_id, "dim": dim, "spec": spec or {}},
             )
             if self.settings.qdrant_url:
-                for key, schema in (("video_id", models.PayloadSchemaType.KEYWORD),
-                                    ("active", models.PayloadSchemaType.BOOL),
-                                    ("run_id", models.PayloadSchemaType.KEYWORD),
-                                    ("start", models.PayloadSchemaType.FLOAT)):
+                for key, schema in (
+                    ("video_id", models.PayloadSchemaType.KEYWORD),
+                    ("active", models.PayloadSchemaType.BOOL),
+                    ("run_id", models.PayloadSchemaType.KEYWORD),
+                    ("start", models.PayloadSchemaType.FLOAT),
+                ):
                     self.client.create_payload_index(shots, key, field_schema=schema)
         videos = self.videos_collection(model_id)
         if not self.client.collection_exists(videos):
@@ -198,8 +201,10 @@ class ShotStore:
 
     def list_videos(self, model_id: str) -> list[VideoRecord]:
         self._require(model_id)
-        records = [VideoRecord.model_validate(p.payload) for p in self._scroll(
-            self.videos_collection(model_id), None)]
+        records = [
+            VideoRecord.model_validate(p.payload)
+            for p in self._scroll(self.videos_collection(model_id), None)
+        ]
         return sorted(records, key=lambda r: (r.path, r.video_id))
 
     def find_video(self, model_id: str, ref: str) -> VideoRecord:
@@ -210,9 +215,11 @@ class ShotStore:
         if not by_id and len(ref) >= 6:
             by_id = [v for v in videos if v.video_id.startswith(ref)]
         resolved = str(Path(ref).expanduser().resolve())
-        matches = by_id or [v for v in videos if v.path == resolved] or [
-            v for v in videos if v.file_name == ref
-        ]
+        matches = (
+            by_id
+            or [v for v in videos if v.path == resolved]
+            or [v for v in videos if v.file_name == ref]
+        )
         if len(matches) == 1:
             return matches[0]
         if not matches:
@@ -224,13 +231,18 @@ class ShotStore:
 
     # -- shots -------------------------------------------------------------------------------
 
-    def _scroll(self, collection: str, flt: models.Filter | None,
-                with_vectors: bool = False) -> Iterator[models.Record]:
+    def _scroll(
+        self, collection: str, flt: models.Filter | None, with_vectors: bool = False
+    ) -> Iterator[models.Record]:
         offset = None
         while True:
             points, offset = self.client.scroll(
-                collection, scroll_filter=flt, limit=_BATCH, offset=offset,
-                with_payload=True, with_vectors=with_vectors,
+                collection,
+                scroll_filter=flt,
+                limit=_BATCH,
+                offset=offset,
+                with_payload=True,
+                with_vectors=with_vectors,
             )
             yield from points
             if offset is None:
@@ -240,21 +252,30 @@ class ShotStore:
         """The video's active shots, in time order."""
         self._require(model_id)
         flt = models.Filter(must=[_match("video_id", video_id), _match("active", True)])
-        shots = [Shot.model_validate(p.payload) for p in self._scroll(
-            self.shots_collection(model_id), flt)]
+        shots = [
+            Shot.model_validate(p.payload)
+            for p in self._scroll(self.shots_collection(model_id), flt)
+        ]
         return sorted(shots, key=lambda s: s.index)
 
-    def count_shots(self, model_id: str, video_id: str | None = None,
-                    active_only: bool = True) -> int:
+    def count_shots(
+        self, model_id: str, video_id: str | None = None, active_only: bool = True
+    ) -> int:
         self._require(model_id)
         must = [_match("video_id", video_id)] if video_id else []
         if active_only:
             must.append(_match("active", True))
-        return self.client.count(self.shots_collection(model_id),
-                                 count_filter=models.Filter(must=must), exact=True).count
+        return self.client.count(
+            self.shots_collection(model_id), count_filter=models.Filter(must=must), exact=True
+        ).count
 
-    def write_run(self, record: VideoRecord, shots: Sequence[Shot], vectors: np.ndarray,
-                  spec: dict | None = None) -> None:
+    def write_run(
+        self,
+        record: VideoRecord,
+        shots: Sequence[Shot],
+        vectors: np.ndarray,
+        spec: dict | None = None,
+    ) -> None:
         """Store a video's new index run, replacing its previous one only once it is complete."""
         if len(shots) != len(vectors):
             raise ValueError(f"{len(shots)} shots but {len(vectors)} vectors")
@@ -264,25 +285,44 @@ class ShotStore:
         this_run = models.Filter(must=[_match("video_id", video_id), _match("run_id", run_id)])
         try:
             for i in range(0, len(shots), _BATCH):
-                self.client.upsert(shots_col, points=[
+                self.client.upsert(
+                    shots_col,
+                    points=[
+                        models.PointStruct(
+                            id=shot.shot_id,
+                            vector={VECTOR: vec.astype(np.float32).tolist()},
+                            payload={
+                                **shot.model_dump(mode="json"),
+                                "run_id": run_id,
+                                "active": False,
+                            },
+                        )
+                        for shot, vec in zip(shots[i : i + _BATCH], vectors[i : i + _BATCH])
+                    ],
+                )
+            self.client.upsert(
+                self.videos_collection(model_id),
+                points=[
                     models.PointStruct(
-                        id=shot.shot_id,
-                        vector={VECTOR: vec.astype(np.float32).tolist()},
-                        payload={**shot.model_dump(mode="json"), "run_id": run_id,
-                                 "active": False},
+                        id=self._video_point_id(video_id),
+                        vector={},
+                        payload=record.model_dump(mode="json"),
                     )
-                    for shot, vec in zip(shots[i:i + _BATCH], vectors[i:i + _BATCH])
-                ])
-            self.client.upsert(self.videos_collection(model_id), points=[models.PointStruct(
-                id=self._video_point_id(video_id), vector={},
-                payload=record.model_dump(mode="json"))])
+                ],
+            )
         except BaseException:
             self._discard(shots_col, this_run)
             raise
         # The record now names the new run: switch it on, then drop every other run.
         self.client.set_payload(shots_col, payload={"active": True}, points=this_run)
-        self.client.delete(shots_col, points_selector=models.FilterSelector(filter=models.Filter(
-            must=[_match("video_id", video_id)], must_not=[_match("run_id", run_id)])))
+        self.client.delete(
+            shots_col,
+            points_selector=models.FilterSelector(
+                filter=models.Filter(
+                    must=[_match("video_id", video_id)], must_not=[_match("run_id", run_id)]
+                )
+            ),
+        )
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -291,8 +331,9 @@ class ShotStore:
         self._require(model_id)
         valid = [i for i in shot_ids if _is_uuid(i)]
         points = self.client.retrieve(self.shots_collection(model_id), valid, with_payload=True)
-        return {str(p.id): Shot.model_validate(p.payload) for p in points
-                if p.payload.get("active")}
+        return {
+            str(p.id): Shot.model_validate(p.payload) for p in points if p.payload.get("active")
+        }
 
     def query(
         self,
@@ -317,14 +358,21 @@ class ShotStore:
         if vector is not None:
             query: object = models.NearestQuery(nearest=_as_list(vector))
         else:
-            query = models.RecommendQuery(recommend=models.RecommendInput(
-                positive=[*positive_ids, *map(_as_list, positive_vectors)] or None,
-                negative=[*negative_ids, *map(_as_list, negative_vectors)] or None,
-                strategy=models.RecommendStrategy.BEST_SCORE,
-            ))
+            query = models.RecommendQuery(
+                recommend=models.RecommendInput(
+                    positive=[*positive_ids, *map(_as_list, positive_vectors)] or None,
+                    negative=[*negative_ids, *map(_as_list, negative_vectors)] or None,
+                    strategy=models.RecommendStrategy.BEST_SCORE,
+                )
+            )
         response = self.client.query_points(
-            self.shots_collection(model_id), query=query, using=VECTOR, query_filter=flt,
-            limit=limit, with_payload=True, score_threshold=score_threshold,
+            self.shots_collection(model_id),
+            query=query,
+            using=VECTOR,
+            query_filter=flt,
+            limit=limit,
+            with_payload=True,
+            score_threshold=score_threshold,
         )
         return [(Shot.model_validate(p.payload), float(p.score)) for p in response.points]
 
@@ -340,19 +388,34 @@ class ShotStore:
         if record is None:
             raise VideoNotFoundError(f"video {video_id} is not indexed with {model_id}")
         moved = record.model_copy(update={"path": path, "file_name": Path(path).name})
-        self.client.upsert(self.videos_collection(model_id), points=[models.PointStruct(
-            id=self._video_point_id(video_id), vector={}, payload=moved.model_dump(mode="json"))])
-        self.client.set_payload(self.shots_collection(model_id), payload={"path": path},
-                                points=models.Filter(must=[_match("video_id", video_id)]))
+        self.client.upsert(
+            self.videos_collection(model_id),
+            points=[
+                models.PointStruct(
+                    id=self._video_point_id(video_id),
+                    vector={},
+                    payload=moved.model_dump(mode="json"),
+                )
+            ],
+        )
+        self.client.set_payload(
+            self.shots_collection(model_id),
+            payload={"path": path},
+            points=models.Filter(must=[_match("video_id", video_id)]),
+        )
 
     def delete_video(self, model_id: str, video_id: str) -> None:
         self._require(model_id)
-        self.client.delete(self.shots_collection(model_id),
-                           points_selector=models.FilterSelector(filter=models.Filter(
-                               must=[_match("video_id", video_id)])))
-        self.client.delete(self.videos_collection(model_id),
-                           points_selector=models.PointIdsList(
-                               points=[self._video_point_id(video_id)]))
+        self.client.delete(
+            self.shots_collection(model_id),
+            points_selector=models.FilterSelector(
+                filter=models.Filter(must=[_match("video_id", video_id)])
+            ),
+        )
+        self.client.delete(
+            self.videos_collection(model_id),
+            points_selector=models.PointIdsList(points=[self._video_point_id(video_id)]),
+        )
 
     def collect_garbage(self, model_id: str) -> int:
         """Remove shots that no video record names as its current run (killed runs)."""
@@ -360,11 +423,15 @@ class ShotStore:
             return 0
         shots_col = self.shots_collection(model_id)
         current = {v.video_id: v.run_id for v in self.list_videos(model_id)}
-        stale = [p.id for p in self._scroll(shots_col, None)
-                 if current.get(p.payload.get("video_id")) != p.payload.get("run_id")]
+        stale = [
+            p.id
+            for p in self._scroll(shots_col, None)
+            if current.get(p.payload.get("video_id")) != p.payload.get("run_id")
+        ]
         for i in range(0, len(stale), _BATCH):
-            self.client.delete(shots_col, points_selector=models.PointIdsList(
-                points=stale[i:i + _BATCH]))
+            self.client.delete(
+                shots_col, points_selector=models.PointIdsList(points=stale[i : i + _BATCH])
+            )
         return len(stale)
 
 
@@ -389,8 +456,9 @@ def _shot_filter(
     """Active shots of some videos, overlapping a time range, minus some ids."""
     must: list = [_match("active", True)]
     if video_ids is not None:
-        must.append(models.FieldCondition(key="video_id",
-                                          match=models.MatchAny(any=list(video_ids))))
+        must.append(
+            models.FieldCondition(key="video_id", match=models.MatchAny(any=list(video_ids)))
+        )
     if after is not None:  # the shot ends after the range starts
         must.append(models.FieldCondition(key="end", range=models.Range(gt=after)))
     if before is not None:  # the shot starts before the range ends

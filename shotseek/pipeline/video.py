@@ -114,7 +114,9 @@ def _rotation(frame: av.VideoFrame) -> int:
     return int(round((degrees or 0) / 90.0)) * 90 % 360
 
 
-def _output_size(frame: av.VideoFrame, stream: av.video.VideoStream, short_side: int) -> tuple[int, int]:
+def _output_size(
+    frame: av.VideoFrame, stream: av.video.VideoStream, short_side: int
+) -> tuple[int, int]:
     w, h = _display_size(frame.width, frame.height, stream.sample_aspect_ratio)
     return _scaled_size(w, h, short_side)
 
@@ -143,8 +145,9 @@ def probe(path: str | Path) -> VideoInfo:
                 first = frame
                 break
         except av.error.FFmpegError as exc:
-            raise VideoDecodeError(path, f"is corrupt: its first frame cannot be decoded "
-                                   f"({_reason(exc)})") from exc
+            raise VideoDecodeError(
+                path, f"is corrupt: its first frame cannot be decoded ({_reason(exc)})"
+            ) from exc
         if first is None:
             raise VideoOpenError(path, "has zero duration: its video stream holds no frames")
         rotation = _rotation(first)
@@ -262,9 +265,7 @@ def sample_frames(
             )
 
 
-def frames_at(
-    path: str | Path, times: list[float], *, short_side: int = 448
-) -> list[np.ndarray]:
+def frames_at(path: str | Path, times: list[float], *, short_side: int = 448) -> list[np.ndarray]:
     """The frames presented at ``times`` (times reported by :func:`sample_frames`), in order.
 
     Each one is reached by seeking to the keyframe before it and decoding forward, so fetching
@@ -292,8 +293,9 @@ def frames_at(
                         found[t] = _to_rgb(frame, size, info.rotation)
                         break
         except av.error.FFmpegError as exc:
-            raise VideoDecodeError(path, f"is corrupt: cannot read its frames back "
-                                   f"({_reason(exc)})") from exc
+            raise VideoDecodeError(
+                path, f"is corrupt: cannot read its frames back ({_reason(exc)})"
+            ) from exc
     missing = [t for t in times if t not in found]
     if missing:
         raise VideoDecodeError(

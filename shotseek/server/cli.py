@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from pydantic import BaseModel
@@ -32,21 +32,26 @@ err = Console(stderr=True, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 ModelOpt = Annotated[
-    Optional[str],
-    typer.Option("--model", help="open_clip name, hf-hub:org/repo or local-dir:/path "
-                 "[env SHOTSEEK_MODEL]."),
+    str | None,
+    typer.Option(
+        "--model", help="open_clip name, hf-hub:org/repo or local-dir:/path [env SHOTSEEK_MODEL]."
+    ),
 ]
 PretrainedOpt = Annotated[
-    Optional[str],
-    typer.Option("--pretrained", help="Pretrained tag, checkpoint file, or none "
-                 "[env SHOTSEEK_PRETRAINED]."),
+    str | None,
+    typer.Option(
+        "--pretrained", help="Pretrained tag, checkpoint file, or none [env SHOTSEEK_PRETRAINED]."
+    ),
 ]
 CheckpointTagOpt = Annotated[
-    Optional[str],
-    typer.Option("--checkpoint-tag", help="With a checkpoint file: the tag it was downloaded as "
-                 "(applies that tag's mean/std and QuickGELU)."),
+    str | None,
+    typer.Option(
+        "--checkpoint-tag",
+        help="With a checkpoint file: the tag it was downloaded as "
+        "(applies that tag's mean/std and QuickGELU).",
+    ),
 ]
-DeviceOpt = Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda or mps.")]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")]
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -88,7 +93,7 @@ def _main(
 
 
 FpsOpt = Annotated[
-    Optional[float], typer.Option("--fps", help="Frames sampled per second [env SHOTSEEK_FPS].")
+    float | None, typer.Option("--fps", help="Frames sampled per second [env SHOTSEEK_FPS].")
 ]
 
 
@@ -118,12 +123,18 @@ def index(
 
     from shotseek.pipeline.index import index_paths
 
-    settings = _settings(fps=fps, model=model, pretrained=pretrained,
-                         checkpoint_tag=checkpoint_tag, device=device)
+    settings = _settings(
+        fps=fps, model=model, pretrained=pretrained, checkpoint_tag=checkpoint_tag, device=device
+    )
     with _open_store(settings) as store:
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[stage]}"),
-            TimeElapsedColumn(), console=err, transient=False, disable=as_json,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[stage]}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+            disable=as_json,
         ) as bar:
             tasks: dict[str, int] = {}
 
@@ -133,8 +144,9 @@ def index(
                     tasks[event.path] = bar.add_task(
                         f"[{event.file_number}/{event.file_count}] {name}", total=None, stage=""
                     )
-                bar.update(tasks[event.path], completed=event.done, total=event.total,
-                           stage=event.stage)
+                bar.update(
+                    tasks[event.path], completed=event.done, total=event.total, stage=event.stage
+                )
 
             report = index_paths(paths, settings, store=store, force=force, progress=on_progress)
     if as_json:
@@ -144,9 +156,12 @@ def index(
         for r in report.results:
             colour = {"indexed": "green", "skipped": "yellow", "failed": "red"}[r.status]
             table.add_row(
-                Path(r.path).name, f"[{colour}]{r.status}[/{colour}]",
-                f"{r.duration:.1f}s" if r.duration else "", str(r.n_shots or ""),
-                f"{r.seconds:.1f}s", r.reason or "",
+                Path(r.path).name,
+                f"[{colour}]{r.status}[/{colour}]",
+                f"{r.duration:.1f}s" if r.duration else "",
+                str(r.n_shots or ""),
+                f"{r.seconds:.1f}s",
+                r.reason or "",
             )
         out.print(table)
         if not report.results:
@@ -172,8 +187,16 @@ def videos(
         return
     table = Table("id", "file", "duration", "classes", "scenes", "shots", "model", "indexed")
     for v in records:
-        table.add_row(v.video_id[:12], v.path, v.duration_tc, str(v.n_classes), str(v.n_scenes),
-                      str(v.n_shots), v.model_id, v.indexed_at.strftime("%Y-%m-%d %H:%M"))
+        table.add_row(
+            v.video_id[:12],
+            v.path,
+            v.duration_tc,
+            str(v.n_classes),
+            str(v.n_scenes),
+            str(v.n_shots),
+            v.model_id,
+            v.indexed_at.strftime("%Y-%m-%d %H:%M"),
+        )
     out.print(table)
 
 
@@ -194,54 +217,96 @@ def structure(
         _print_json(result)
         return
     v = result.video
-    out.print(f"{v.path}  ({v.duration_tc}, {v.n_classes} classes, {v.n_scenes} scenes, "
-              f"{v.n_shots} shots, {v.model_id})", highlight=False)
+    out.print(
+        f"{v.path}  ({v.duration_tc}, {v.n_classes} classes, {v.n_scenes} scenes, "
+        f"{v.n_shots} shots, {v.model_id})",
+        highlight=False,
+    )
     for c in result.classes:
-        out.print(f"class {c.index}: scenes {', '.join(map(str, c.scenes))} "
-                  f"({c.seconds:.1f}s)", highlight=False)
+        out.print(
+            f"class {c.index}: scenes {', '.join(map(str, c.scenes))} ({c.seconds:.1f}s)",
+            highlight=False,
+        )
     for scene in result.scenes:
-        out.print(f"  scene {scene.index} (class {scene.class_index}) "
-                  f"{scene.start_tc} - {scene.end_tc}", highlight=False)
+        out.print(
+            f"  scene {scene.index} (class {scene.class_index}) {scene.start_tc} - {scene.end_tc}",
+            highlight=False,
+        )
         for shot in scene.shots:
-            out.print(f"    shot {shot.index:<4} {shot.start_tc} - {shot.end_tc}  "
-                      f"{shot.shot_id}", highlight=False)
+            out.print(
+                f"    shot {shot.index:<4} {shot.start_tc} - {shot.end_tc}  {shot.shot_id}",
+                highlight=False,
+            )
 
 
 def _print_result(result) -> None:
     from rich.table import Column
 
-    table = Table("rank", "score", Column("video", overflow="fold"), "start", "end", "scene",
-                  "class", Column("shot id", overflow="fold", min_width=36))
+    table = Table(
+        "rank",
+        "score",
+        Column("video", overflow="fold"),
+        "start",
+        "end",
+        "scene",
+        "class",
+        Column("shot id", overflow="fold", min_width=36),
+    )
     for hit in result.hits:
         shot = hit.shot
-        table.add_row(str(hit.rank), f"{hit.score:.3f}", Path(shot.path).name, shot.start_tc,
-                      shot.end_tc, str(shot.scene), str(shot.class_index), shot.shot_id)
+        table.add_row(
+            str(hit.rank),
+            f"{hit.score:.3f}",
+            Path(shot.path).name,
+            shot.start_tc,
+            shot.end_tc,
+            str(shot.scene),
+            str(shot.class_index),
+            shot.shot_id,
+        )
     out.print(table)
     if result.no_good_match:
         err.print(f"[yellow]{result.note}[/yellow]", highlight=False)
     elif result.note:
         err.print(result.note, highlight=False)
-    out.print(f"search id: {result.search_id}  (refine with: shotseek refine "
-              f"{result.search_id} --positive <shot id> --negative <shot id>)", highlight=False)
+    out.print(
+        f"search id: {result.search_id}  (refine with: shotseek refine "
+        f"{result.search_id} --positive <shot id> --negative <shot id>)",
+        highlight=False,
+    )
 
 
 @app.command()
 def search(
-    text: Annotated[Optional[str], typer.Argument(help="What to find, in words.")] = None,
-    image: Annotated[Optional[Path], typer.Option("--image", help="A still to match.")] = None,
-    image_weight: Annotated[float, typer.Option(
-        "--image-weight", min=0.0, max=1.0,
-        help="With text and an image: the image's share of the query (0..1).")] = 0.5,
-    video: Annotated[Optional[list[str]], typer.Option(
-        "--video", help="Only this video (id, path or file name); repeatable.")] = None,
-    after: Annotated[Optional[str], typer.Option(
-        "--after", help="Only shots ending after this time (HH:MM:SS.mmm or seconds).")] = None,
-    before: Annotated[Optional[str], typer.Option(
-        "--before", help="Only shots starting before this time.")] = None,
-    min_score: Annotated[Optional[float], typer.Option("--min-score")] = None,
+    text: Annotated[str | None, typer.Argument(help="What to find, in words.")] = None,
+    image: Annotated[Path | None, typer.Option("--image", help="A still to match.")] = None,
+    image_weight: Annotated[
+        float,
+        typer.Option(
+            "--image-weight",
+            min=0.0,
+            max=1.0,
+            help="With text and an image: the image's share of the query (0..1).",
+        ),
+    ] = 0.5,
+    video: Annotated[
+        list[str] | None,
+        typer.Option("--video", help="Only this video (id, path or file name); repeatable."),
+    ] = None,
+    after: Annotated[
+        str | None,
+        typer.Option(
+            "--after", help="Only shots ending after this time (HH:MM:SS.mmm or seconds)."
+        ),
+    ] = None,
+    before: Annotated[
+        str | None, typer.Option("--before", help="Only shots starting before this time.")
+    ] = None,
+    min_score: Annotated[float | None, typer.Option("--min-score")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=500)] = 10,
-    per_video: Annotated[Optional[int], typer.Option(
-        "--per-video", min=1, help="At most this many hits per video.")] = None,
+    per_video: Annotated[
+        int | None, typer.Option("--per-video", min=1, help="At most this many hits per video.")
+    ] = None,
     model: ModelOpt = None,
     pretrained: PretrainedOpt = None,
     as_json: JsonOpt = False,
@@ -254,10 +319,15 @@ def search(
     settings = _settings(model=model, pretrained=pretrained)
     try:
         query = SearchQuery(
-            text=text, image=str(image) if image else None, image_weight=image_weight,
-            videos=video or None, after=parse_timecode(after) if after else None,
-            before=parse_timecode(before) if before else None, min_score=min_score,
-            limit=limit, per_video=per_video,
+            text=text,
+            image=str(image) if image else None,
+            image_weight=image_weight,
+            videos=video or None,
+            after=parse_timecode(after) if after else None,
+            before=parse_timecode(before) if before else None,
+            min_score=min_score,
+            limit=limit,
+            per_video=per_video,
         )
     except ValueError as exc:
         raise ShotseekError(_validation_message(exc)) from exc
@@ -272,17 +342,25 @@ def search(
 @app.command()
 def refine(
     search_id: Annotated[str, typer.Argument(help="The id printed with a search.")],
-    positive: Annotated[Optional[list[str]], typer.Option(
-        "--positive", help="A shot id that is what you want; repeatable.")] = None,
-    negative: Annotated[Optional[list[str]], typer.Option(
-        "--negative", help="A shot id that is not; repeatable.")] = None,
-    text: Annotated[Optional[list[str]], typer.Option(
-        "--text", help="Extra words for what you want (e.g. 'closer view').")] = None,
-    not_text: Annotated[Optional[list[str]], typer.Option(
-        "--not", help="Words for what you do not want (e.g. 'crowd').")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", min=1, max=500)] = None,
-    include_judged: Annotated[bool, typer.Option(
-        "--include-judged", help="Also return the shots already marked.")] = False,
+    positive: Annotated[
+        list[str] | None,
+        typer.Option("--positive", help="A shot id that is what you want; repeatable."),
+    ] = None,
+    negative: Annotated[
+        list[str] | None, typer.Option("--negative", help="A shot id that is not; repeatable.")
+    ] = None,
+    text: Annotated[
+        list[str] | None,
+        typer.Option("--text", help="Extra words for what you want (e.g. 'closer view')."),
+    ] = None,
+    not_text: Annotated[
+        list[str] | None,
+        typer.Option("--not", help="Words for what you do not want (e.g. 'crowd')."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, max=500)] = None,
+    include_judged: Annotated[
+        bool, typer.Option("--include-judged", help="Also return the shots already marked.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Refine a search: more like the positive shots, less like the negative ones."""
@@ -290,9 +368,17 @@ def refine(
 
     settings = _settings()
     with _open_store(settings) as store:
-        result = run_refine(settings, store, search_id, positive=positive, negative=negative,
-                            text=text, negative_text=not_text, limit=limit,
-                            include_judged=include_judged)
+        result = run_refine(
+            settings,
+            store,
+            search_id,
+            positive=positive,
+            negative=negative,
+            text=text,
+            negative_text=not_text,
+            limit=limit,
+            include_judged=include_judged,
+        )
     if as_json:
         _print_json(result)
     else:
@@ -335,9 +421,9 @@ def probe(
 @app.command()
 def sample(
     video: Annotated[Path, typer.Argument(help="Video file.")],
-    fps: Annotated[Optional[float], typer.Option(help="Frames per second to sample.")] = None,
+    fps: Annotated[float | None, typer.Option(help="Frames per second to sample.")] = None,
     out_dir: Annotated[
-        Optional[Path], typer.Option("--out", help="Write the frames as JPEG files here.")
+        Path | None, typer.Option("--out", help="Write the frames as JPEG files here.")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -354,9 +440,13 @@ def sample(
     for frame in sample_frames(
         video, settings.fps, short_side=settings.frame_short_side, threads=settings.decode_threads
     ):
-        row = {"index": frame.index, "time": round(frame.time, 6),
-               "timecode": format_timecode(frame.time),
-               "width": frame.image.shape[1], "height": frame.image.shape[0]}
+        row = {
+            "index": frame.index,
+            "time": round(frame.time, 6),
+            "timecode": format_timecode(frame.time),
+            "width": frame.image.shape[1],
+            "height": frame.image.shape[0],
+        }
         if out_dir:
             target = out_dir / f"{frame.index:06d}_{row['timecode'].replace(':', '-')}.jpg"
             Image.fromarray(frame.image).save(target, quality=90)
@@ -372,7 +462,7 @@ def sample(
 
 @app.command()
 def models(
-    name: Annotated[Optional[str], typer.Argument(help="Only models containing this text.")] = None,
+    name: Annotated[str | None, typer.Argument(help="Only models containing this text.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List open_clip models and pretrained tags (the default is marked)."""
@@ -380,8 +470,7 @@ def models(
 
     defaults = Settings()
     rows = [
-        {"model": m, "pretrained": t,
-         "default": m == defaults.model and t == defaults.pretrained}
+        {"model": m, "pretrained": t, "default": m == defaults.model and t == defaults.pretrained}
         for m, t in open_clip.list_pretrained()
         if not name or name.lower() in m.lower()
     ]

@@ -282,14 +282,19 @@ def random_footage(path: Path, seed: int, *, occurrences: int = 7, **kwargs) -> 
     scenes = []
     for k in picks:
         color, shape = CLASSES[int(k)]
-        scenes.append(Scene(
-            color, shape, duration=float(rng.uniform(3.0, 7.0)),
-            background=int(rng.integers(10, 200)),
-            start_xy=(float(rng.uniform(0.35, 0.65)), float(rng.uniform(0.35, 0.65))),
-            velocity=(float(rng.uniform(-0.04, 0.04)), float(rng.uniform(-0.02, 0.02))),
-            size=float(rng.uniform(0.18, 0.35)), zoom=float(rng.uniform(-0.02, 0.02)),
-            flicker=float(rng.choice([0.0, 0.0, 0.1, 0.2])),
-        ))
+        scenes.append(
+            Scene(
+                color,
+                shape,
+                duration=float(rng.uniform(3.0, 7.0)),
+                background=int(rng.integers(10, 200)),
+                start_xy=(float(rng.uniform(0.35, 0.65)), float(rng.uniform(0.35, 0.65))),
+                velocity=(float(rng.uniform(-0.04, 0.04)), float(rng.uniform(-0.02, 0.02))),
+                size=float(rng.uniform(0.18, 0.35)),
+                zoom=float(rng.uniform(-0.02, 0.02)),
+                flicker=float(rng.choice([0.0, 0.0, 0.1, 0.2])),
+            )
+        )
     order = list(range(len(scenes)))
     while len(order) < occurrences:  # recurrences, never the same scene twice in a row
         nxt = int(rng.integers(len(scenes)))

@@ -71,7 +71,13 @@ def draw_shape(img: np.ndarray, spec: ShapeSpec, color: tuple[int, int, int] | N
     scale = 1 << shift
     if spec.shape == "circle":
         cv2.circle(
-            img, (round(cx * scale), round(cy * scale)), round(r * scale), rgb, -1, cv2.LINE_AA, shift
+            img,
+            (round(cx * scale), round(cy * scale)),
+            round(r * scale),
+            rgb,
+            -1,
+            cv2.LINE_AA,
+            shift,
         )
     else:
         pts = np.round(_polygon(spec.shape, cx, cy, r, spec.angle) * scale).astype(np.int32)

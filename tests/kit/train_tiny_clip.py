@@ -47,8 +47,14 @@ PREPROCESS_CFG: dict = {
 }
 #: Frame sizes the training pictures are rendered at: 4:3 and 16:9, small to large.
 FRAME_SIZES: tuple[tuple[int, int], ...] = (
-    (160, 120), (192, 144), (256, 192), (320, 240),
-    (192, 108), (256, 144), (320, 180), (426, 240),
+    (160, 120),
+    (192, 144),
+    (256, 192),
+    (320, 240),
+    (192, 108),
+    (256, 144),
+    (320, 180),
+    (426, 240),
 )
 TEMPLATES: tuple[str, ...] = (
     "a {c} {s}",
@@ -141,7 +147,9 @@ def train(out: Path, steps: int, batch: int, n_train: int, n_val: int, seed: int
     log.info("rendered %d + %d pictures in %.0fs", n_train, n_val, time.perf_counter() - t0)
 
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
+    no_decay = [
+        p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)
+    ]
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
         lr=2e-3,
@@ -180,8 +188,13 @@ def train(out: Path, steps: int, batch: int, n_train: int, n_val: int, seed: int
         if (step + 1) % 250 == 0 or step + 1 == steps:
             acc = accuracy(model, tokenizer, x_val, y_val)
             history.append({"step": step + 1, "loss": round(loss.item(), 4), "val_acc": acc})
-            log.info("step %d loss %.3f held-out acc %.3f (%.0fs)",
-                     step + 1, loss.item(), acc, time.perf_counter() - t0)
+            log.info(
+                "step %d loss %.3f held-out acc %.3f (%.0fs)",
+                step + 1,
+                loss.item(),
+                acc,
+                time.perf_counter() - t0,
+            )
 
     model.eval()
     state = {
@@ -214,8 +227,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    report = train(args.out, args.steps, args.batch, args.train_pictures, args.heldout_pictures,
-                   args.seed)
+    report = train(
+        args.out, args.steps, args.batch, args.train_pictures, args.heldout_pictures, args.seed
+    )
     log.info("held-out accuracy %.3f", report["heldout_accuracy_fp32"])
 
 
