@@ -191,6 +191,14 @@ class ShotStore:
     def _video_point_id(self, video_id: str) -> str:
         return str(uuid.uuid5(_SHOT_NAMESPACE, f"video/{video_id}"))
 
+    def _put_video(self, record: VideoRecord) -> None:
+        point = models.PointStruct(
+            id=self._video_point_id(record.video_id),
+            vector={},
+            payload=record.model_dump(mode="json"),
+        )
+        self.client.upsert(self.videos_collection(record.model_id), points=[point])
+
     def get_video(self, model_id: str, video_id: str) -> VideoRecord | None:
         if not self.client.collection_exists(self.videos_collection(model_id)):
             return None
@@ -300,16 +308,7 @@ class ShotStore:
                         for shot, vec in zip(shots[i : i + _BATCH], vectors[i : i + _BATCH])
                     ],
                 )
-            self.client.upsert(
-                self.videos_collection(model_id),
-                points=[
-                    models.PointStruct(
-                        id=self._video_point_id(video_id),
-                        vector={},
-                        payload=record.model_dump(mode="json"),
-                    )
-                ],
-            )
+            self._put_video(record)
         except BaseException:
             self._discard(shots_col, this_run)
             raise
@@ -387,17 +386,7 @@ class ShotStore:
         record = self.get_video(model_id, video_id)
         if record is None:
             raise VideoNotFoundError(f"video {video_id} is not indexed with {model_id}")
-        moved = record.model_copy(update={"path": path, "file_name": Path(path).name})
-        self.client.upsert(
-            self.videos_collection(model_id),
-            points=[
-                models.PointStruct(
-                    id=self._video_point_id(video_id),
-                    vector={},
-                    payload=moved.model_dump(mode="json"),
-                )
-            ],
-        )
+        self._put_video(record.model_copy(update={"path": path, "file_name": Path(path).name}))
         self.client.set_payload(
             self.shots_collection(model_id),
             payload={"path": path},
