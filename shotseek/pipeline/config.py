@@ -7,6 +7,7 @@ with :meth:`Settings.merged`.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -112,6 +113,31 @@ class Settings(BaseSettings):
         description="Cosine distance (average linkage, contiguous) under which frames join a shot.",
     )
     thumbnail_width: int = Field(480, ge=64, le=1920, description="Width of shot thumbnails.")
+
+    # MCP server
+    media_roots: str = Field(
+        "",
+        description=(
+            "Folders the MCP server may read videos and query images from, separated by "
+            "':' (';' on Windows). Nothing outside them is ever opened. Empty: none."
+        ),
+    )
+    token: str | None = Field(
+        None,
+        description="Bearer token the HTTP MCP server requires (mandatory off loopback).",
+    )
+    index_wait_seconds: float = Field(
+        20.0,
+        ge=0,
+        le=3600,
+        description="How long index_video waits before answering with a job id to poll.",
+    )
+
+    @property
+    def media_root_paths(self) -> list[Path]:
+        """The media roots, resolved (symlinks followed), in the order given."""
+        parts = [p.strip() for p in self.media_roots.split(os.pathsep) if p.strip()]
+        return [Path(p).expanduser().resolve() for p in parts]
 
     @property
     def store_location(self) -> str:

@@ -294,8 +294,11 @@ def index_paths(
     encoder: ClipEncoder | None = None,
     force: bool = False,
     progress: ProgressCallback | None = None,
+    on_result: Callable[[IndexOutcome], None] | None = None,
 ) -> IndexReport:
-    """Index files and folders; a file that fails is reported with its reason and skipped."""
+    """Index files and folders; a file that fails is reported with its reason and skipped.
+
+    ``on_result`` hears each file's outcome as soon as it is known."""
     files = expand_paths(paths)
     if not files:
         return IndexReport(results=[])
@@ -339,4 +342,6 @@ def index_paths(
                 )
             )
         results.append(outcome)
+        if on_result is not None:
+            on_result(outcome)
     return IndexReport(results=results)

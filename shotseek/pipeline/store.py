@@ -16,9 +16,11 @@ and any left by a killed process are collected on the next write).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -64,6 +66,27 @@ def _match(key: str, value) -> models.FieldCondition:
     return models.FieldCondition(key=key, match=models.MatchValue(value=value))
 
 
+class _Serialized:
+    """Passes calls to the Qdrant client one at a time: the embedded backend is not
+    thread-safe, and a server (MCP) searches while it indexes on another thread."""
+
+    def __init__(self, client: QdrantClient) -> None:
+        self._client = client
+        self._lock = threading.RLock()
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        @functools.wraps(attr)
+        def call(*args, **kwargs):
+            with self._lock:
+                return attr(*args, **kwargs)
+
+        return call
+
+
 class ShotStore:
     """Shots and videos in Qdrant: embedded folder by default, a server with ``qdrant_url``."""
 
@@ -72,12 +95,13 @@ class ShotStore:
         self.location = settings.store_location
         try:
             if settings.qdrant_url:
-                self.client = QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key)
-                self.client.get_collections()  # fail now, not mid-run
+                client = QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key)
+                client.get_collections()  # fail now, not mid-run
             else:
                 folder = Path(self.location)
                 folder.mkdir(parents=True, exist_ok=True)
-                self.client = QdrantClient(path=str(folder))
+                client = QdrantClient(path=str(folder))
+            self.client = _Serialized(client)
         except RuntimeError as exc:
             if "already accessed" in str(exc):
                 raise StoreUnavailableError(

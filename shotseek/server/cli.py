@@ -386,6 +386,62 @@ def refine(
 
 
 @app.command()
+def serve(
+    http: Annotated[bool, typer.Option("--http", help="Streamable HTTP instead of stdio.")] = False,
+    host: Annotated[str, typer.Option(help="HTTP address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port.", min=1, max=65535)] = 8000,
+    media_root: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--media-root",
+            help="A folder the server may read videos and images from "
+            "(repeatable) [env SHOTSEEK_MEDIA_ROOTS].",
+        ),
+    ] = None,
+) -> None:
+    """Run the MCP server: stdio for chat clients (default), or streamable HTTP for teams.
+
+    Over HTTP a bearer token (SHOTSEEK_TOKEN) is required by every request when set, and must be
+    set to bind anything but a loopback address.
+    """
+    import os
+
+    from shotseek.server.http_auth import BearerTokenMiddleware, is_loopback
+    from shotseek.server.mcp_app import SharedContext, create_server
+
+    roots = os.pathsep.join(str(p.expanduser().resolve()) for p in media_root or [])
+    settings = _settings(media_roots=roots or None)
+    if http and not settings.token and not is_loopback(host):
+        raise ShotseekError(
+            f"refusing to serve HTTP on {host} without a token: set SHOTSEEK_TOKEN (clients then "
+            "send 'Authorization: Bearer <token>'), or bind 127.0.0.1"
+        )
+    if not settings.media_root_paths:
+        err.print(
+            "note: no media roots configured (--media-root / SHOTSEEK_MEDIA_ROOTS): "
+            "search works, index_video and image paths are refused"
+        )
+    shared = SharedContext(settings)
+    server = create_server(shared)
+    try:
+        if not http:
+            server.run("stdio")  # stdout carries the protocol and nothing else
+            return
+        import uvicorn
+
+        app_ = server.streamable_http_app(host=host)
+        if settings.token:
+            app_ = BearerTokenMiddleware(app_, settings.token)
+        err.print(
+            f"shotseek MCP server on http://{host}:{port}/mcp"
+            f"{' (bearer token required)' if settings.token else ''}"
+        )
+        uvicorn.run(app_, host=host, port=port, log_level="warning")
+    finally:
+        shared.close()
+
+
+@app.command()
 def probe(
     videos: Annotated[list[Path], typer.Argument(help="Video files to check.")],
     as_json: JsonOpt = False,
