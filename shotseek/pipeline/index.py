@@ -102,9 +102,9 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
             found = [path]
         for p in found:
             key = p.resolve() if p.exists() else p.absolute()
-            if key not in seen:
+            if key not in seen:  # each file once, however many links lead to it
                 seen.add(key)
-                out.append(key)
+                out.append(p.absolute())  # as found: a link stays a link, for the caller to judge
     return out
 
 

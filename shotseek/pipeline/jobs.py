@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -21,6 +22,7 @@ from shotseek.pipeline.config import Settings
 from shotseek.pipeline.encoder import ClipEncoder
 from shotseek.pipeline.errors import ShotseekError
 from shotseek.pipeline.index import expand_paths, index_paths
+from shotseek.pipeline.media import MediaAccessError, confine
 from shotseek.pipeline.models import IndexOutcome, ProgressEvent
 from shotseek.pipeline.store import ShotStore
 
@@ -57,13 +59,28 @@ class IndexJobs:
         self._lock = threading.Lock()
         self._one_at_a_time = threading.Lock()
 
-    def start(self, paths: list[str], settings: Settings, *, force: bool = False) -> IndexJob:
-        files = [str(p) for p in expand_paths(paths)]
+    def start(
+        self,
+        paths: list[str],
+        settings: Settings,
+        *,
+        force: bool = False,
+        roots: list[Path] | None = None,
+    ) -> IndexJob:
+        """Start indexing; with ``roots``, files found outside them (through links) are refused
+        and reported as failed, never opened."""
+        files, refused = [], []
+        for path in expand_paths(paths):
+            try:
+                files.append(str(confine(str(path), roots) if roots is not None else path))
+            except MediaAccessError as exc:
+                refused.append(IndexOutcome(path=str(path), status="failed", reason=str(exc)))
         job = IndexJob(
             job_id=uuid.uuid4().hex[:12],
             state="running",
             paths=files,
             started_at=datetime.now(UTC),
+            results=refused,
         )
         with self._lock:
             self._jobs[job.job_id] = job

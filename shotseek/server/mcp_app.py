@@ -226,9 +226,10 @@ def create_server(shared: SharedContext) -> MCPServer:
         Files already indexed with the same settings are skipped; a broken file is reported
         with its reason in results and the others are indexed."""
         app = _app(ctx)
-        target = confine(path, app.settings.media_root_paths)
+        roots = app.settings.media_root_paths
+        target = confine(path, roots)
         run_settings = app.settings.merged(fps=fps)
-        job = app.jobs.start([str(target)], run_settings, force=force)
+        job = app.jobs.start([str(target)], run_settings, force=force, roots=roots)
         events = app.jobs.listen(job.job_id)
         wait = app.settings.index_wait_seconds if wait_seconds is None else wait_seconds
         deadline = time.monotonic() + wait
