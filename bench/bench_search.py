@@ -145,57 +145,64 @@ def quality(n_videos: int, tmp: Path) -> None:
             )
 
 
+def fill_random_shots(
+    store: ShotStore, encoder, size: int, rng: np.random.Generator, thumbnail: str | None = None
+) -> float:
+    """Store ``size`` random unit-vector shots (videos of 500 shots); returns seconds taken."""
+    per_video = 500
+    t0 = time.perf_counter()
+    for v in range(0, size, per_video):
+        video_id = f"bench{v:06d}"
+        run_id = uuid.uuid4().hex[:12]
+        n = min(per_video, size - v)
+        shots = [
+            Shot(
+                shot_id=shot_id_for(video_id, run_id, i),
+                video_id=video_id,
+                path=f"/bench/{video_id}.mp4",
+                index=i,
+                start=2.0 * i,
+                end=2.0 * i + 2,
+                scene=i // 3,
+                class_index=i % 7,
+                keyframe_time=2.0 * i + 1,
+                thumbnail=thumbnail,
+                frame_count=4,
+            )
+            for i in range(n)
+        ]
+        vectors = rng.normal(size=(n, encoder.dim)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        record = VideoRecord(
+            video_id=video_id,
+            path=f"/bench/{video_id}.mp4",
+            file_name=f"{video_id}.mp4",
+            size_bytes=1,
+            duration=2.0 * n,
+            width=640,
+            height=360,
+            fps_sampled=2.0,
+            frame_count=4 * n,
+            model_id=encoder.model_id,
+            settings_key="bench",
+            run_id=run_id,
+            indexed_at=datetime.now(UTC),
+            n_classes=7,
+            n_scenes=n // 3,
+            n_shots=n,
+        )
+        store.write_run(record, shots, vectors, encoder.spec)
+    return time.perf_counter() - t0
+
+
 def latency(sizes: list[int], tmp: Path) -> None:
     settings = Settings(data_dir=tmp / "latency", model="ViT-L-14", pretrained="none", device="cpu")
     encoder = get_encoder(settings)
     rng = np.random.default_rng(0)
-    per_video = 500
     for size in sizes:
         settings = settings.model_copy(update={"data_dir": tmp / f"latency{size}"})
         with ShotStore(settings) as store:
-            t0 = time.perf_counter()
-            for v in range(0, size, per_video):
-                video_id = f"bench{v:06d}"
-                run_id = uuid.uuid4().hex[:12]
-                n = min(per_video, size - v)
-                shots = [
-                    Shot(
-                        shot_id=shot_id_for(video_id, run_id, i),
-                        video_id=video_id,
-                        path=f"/bench/{video_id}.mp4",
-                        index=i,
-                        start=2.0 * i,
-                        end=2.0 * i + 2,
-                        scene=i // 3,
-                        class_index=i % 7,
-                        keyframe_time=2.0 * i + 1,
-                        thumbnail=None,
-                        frame_count=4,
-                    )
-                    for i in range(n)
-                ]
-                vectors = rng.normal(size=(n, encoder.dim)).astype(np.float32)
-                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-                record = VideoRecord(
-                    video_id=video_id,
-                    path=f"/bench/{video_id}.mp4",
-                    file_name=f"{video_id}.mp4",
-                    size_bytes=1,
-                    duration=2.0 * n,
-                    width=640,
-                    height=360,
-                    fps_sampled=2.0,
-                    frame_count=4 * n,
-                    model_id=encoder.model_id,
-                    settings_key="bench",
-                    run_id=run_id,
-                    indexed_at=datetime.now(UTC),
-                    n_classes=7,
-                    n_scenes=n // 3,
-                    n_shots=n,
-                )
-                store.write_run(record, shots, vectors, encoder.spec)
-            load = time.perf_counter() - t0
+            load = fill_random_shots(store, encoder, size, rng)
             queries = rng.normal(size=(100, encoder.dim)).astype(np.float32)
             store_ms, search_ms = [], []
             for q in queries:
@@ -211,16 +218,12 @@ def latency(sizes: list[int], tmp: Path) -> None:
                     encoder=encoder,
                 )
                 search_ms.append(1000 * (time.perf_counter() - t0))
-
-            def p95(xs: list[float]) -> float:
-                return float(np.percentile(xs, 95))
-
             print(
                 f"latency: {size:6d} shots ({encoder.dim}-D, embedded store, stored in "
                 f"{load:.1f}s): store query median {statistics.median(store_ms):7.2f} ms "
-                f"(p95 {p95(store_ms):7.2f}); whole search() with {encoder.model_id} text "
-                f"encoding on CPU median {statistics.median(search_ms):7.2f} ms "
-                f"(p95 {p95(search_ms):7.2f})"
+                f"(p95 {np.percentile(store_ms, 95):7.2f}); whole search() with "
+                f"{encoder.model_id} text encoding on CPU median "
+                f"{statistics.median(search_ms):7.2f} ms (p95 {np.percentile(search_ms, 95):7.2f})"
             )
 
 

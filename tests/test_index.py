@@ -178,6 +178,14 @@ def test_points_left_by_a_killed_run_are_invisible_and_collected(
     monkeypatch.undo()
     assert len(store.shots_of(model, first.video_id)) == first.n_shots
     assert store.count_shots(model, active_only=False) == 2 * first.n_shots
+    # searches see only the current run, with or without filters
+    probe = np.ones(tiny_encoder.dim, dtype=np.float32)
+    for limit in (1, 3, 50):
+        for scope in ({}, {"video_ids": [first.video_id]}):
+            found = store.query(model, vector=probe, limit=limit, **scope)
+            ids = [shot.shot_id for shot, _ in found]
+            assert len(ids) == len(set(ids)) == min(limit, first.n_shots)
+            assert set(ids) <= {s.shot_id for s in store.shots_of(model, first.video_id)}
     assert store.collect_garbage(model) == first.n_shots
     assert store.count_shots(model, active_only=False) == first.n_shots
 

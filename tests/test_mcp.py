@@ -308,3 +308,31 @@ def test_http_off_loopback_without_a_token_is_refused(tmp_path):
     )
     assert proc.returncode == 2
     assert "without a token" in proc.stderr and "SHOTSEEK_TOKEN" in proc.stderr
+
+
+def test_the_readme_client_configuration_works_as_written(tmp_path, media):
+    """The stdio JSON block of the README, with its two paths filled in, starts a server."""
+    import json
+    import re
+    from pathlib import Path
+
+    root, _ = media
+    repo = Path(__file__).resolve().parents[1]
+    readme = (repo / "README.md").read_text()
+    block = next(b for b in re.findall(r"```json\n(.*?)```", readme, re.S) if "mcpServers" in b)
+    entry = json.loads(block)["mcpServers"]["shotseek"]
+    if shutil.which(entry["command"]) is None:
+        pytest.skip(f"{entry['command']} is not installed here")
+    args = [
+        a.replace("/path/to/shotseek", str(repo)).replace("/path/to/footage", str(root))
+        for a in entry["args"]
+    ]
+    params = StdioServerParameters(
+        command=entry["command"], args=args, env={**_env(tmp_path, root), **entry.get("env", {})}
+    )
+
+    async def go():
+        async with Client(params) as client:
+            return await client.list_tools()
+
+    assert len(anyio.run(go).tools) == 6

@@ -377,7 +377,6 @@ class ShotStore:
         """Nearest active shots to ``vector`` (cosine), or a recommendation (best-score
         strategy) from positive/negative examples when ``vector`` is None."""
         self._require(model_id)
-        flt = _shot_filter(video_ids, after, before, exclude_ids)
         if vector is not None:
             query: object = models.NearestQuery(nearest=_as_list(vector))
         else:
@@ -388,16 +387,30 @@ class ShotStore:
                     strategy=models.RecommendStrategy.BEST_SCORE,
                 )
             )
-        response = self.client.query_points(
-            self.shots_collection(model_id),
-            query=query,
-            using=VECTOR,
-            query_filter=flt,
-            limit=limit,
-            with_payload=True,
-            score_threshold=score_threshold,
-        )
-        return [(Shot.model_validate(p.payload), float(p.score)) for p in response.points]
+
+        def run(flt: models.Filter | None, size: int) -> list[models.ScoredPoint]:
+            return self.client.query_points(
+                self.shots_collection(model_id),
+                query=query,
+                using=VECTOR,
+                query_filter=flt,
+                limit=size,
+                with_payload=True,
+                score_threshold=score_threshold,
+            ).points
+
+        unfiltered = video_ids is None and after is None and before is None and not exclude_ids
+        if unfiltered:
+            # The embedded store checks a filter point by point in Python (20k shots: 57 ms
+            # without, 330 ms with the 'active' filter), and inactive points only exist while
+            # a video is being re-indexed: fetch a little more unfiltered and drop them here.
+            size = 2 * limit + 16
+            points = run(None, size)
+            active = [p for p in points if p.payload.get("active")]
+            if len(active) >= limit or len(points) < size:
+                return [(Shot.model_validate(p.payload), float(p.score)) for p in active[:limit]]
+        points = run(_shot_filter(video_ids, after, before, exclude_ids), limit)
+        return [(Shot.model_validate(p.payload), float(p.score)) for p in points]
 
     def _discard(self, collection: str, flt: models.Filter) -> None:
         try:
