@@ -71,7 +71,7 @@ def test_every_present_colour_and_shape_is_found_at_rank_1(archive):
 
 def test_something_absent_is_reported_as_no_good_match(archive):
     settings, store, footage, _ = archive
-    shutil.rmtree(settings.data_dir / "searches", ignore_errors=True)  # start uncalibrated
+    shutil.rmtree(settings.data_dir / "calibration", ignore_errors=True)  # start uncalibrated
     present = [
         "a yellow triangle",
         "a blue circle",

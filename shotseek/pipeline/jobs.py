@@ -115,6 +115,12 @@ class IndexJobs:
                 self._listeners[job_id].append(q)
         return q
 
+    def unlisten(self, job_id: str, q: queue.Queue) -> None:
+        """Stop feeding a queue from :meth:`listen` (its reader has gone)."""
+        with self._lock:
+            if q in self._listeners.get(job_id, []):
+                self._listeners[job_id].remove(q)
+
     def _update(self, job_id: str, event: ProgressEvent | None = None, **changes) -> None:
         with self._lock:
             job = self._jobs[job_id]

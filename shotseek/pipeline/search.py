@@ -247,7 +247,7 @@ def query_kind(query: SearchQuery) -> str:
 
 def _calibration_path(settings: Settings, model_id: str) -> Path:
     digest = hashlib.sha1(model_id.encode()).hexdigest()[:12]
-    return _history_dir(settings) / f"calibration-{digest}.json"
+    return settings.data_dir / "calibration" / f"{digest}.json"
 
 
 def judge_top_score(

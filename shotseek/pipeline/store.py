@@ -107,7 +107,7 @@ class ShotStore:
                 raise StoreUnavailableError(
                     f"the embedded store {self.location} is in use by another shotseek process; "
                     "it allows one process at a time. For concurrent access run a Qdrant server "
-                    "(docker compose up qdrant) and set SHOTSEEK_QDRANT_URL=http://localhost:6333"
+                    "(docker run -p 6333:6333 qdrant/qdrant) and set SHOTSEEK_QDRANT_URL=http://localhost:6333"
                 ) from exc
             raise StoreUnavailableError(f"cannot open the store at {self.location}: {exc}") from exc
         except Exception as exc:

@@ -233,21 +233,24 @@ def create_server(shared: SharedContext) -> MCPServer:
         events = app.jobs.listen(job.job_id)
         wait = app.settings.index_wait_seconds if wait_seconds is None else wait_seconds
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                event = await anyio.to_thread.run_sync(
-                    lambda: events.get(timeout=min(0.5, max(0.01, deadline - time.monotonic())))
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    event = await anyio.to_thread.run_sync(
+                        lambda: events.get(timeout=min(0.5, max(0.01, deadline - time.monotonic())))
+                    )
+                except queue.Empty:
+                    continue
+                if event is None:
+                    break
+                done = event.file_number - 1 + (event.done / event.total if event.total else 0.0)
+                await ctx.report_progress(
+                    progress=min(done, float(event.file_count)),
+                    total=float(event.file_count),
+                    message=f"{Path(event.path).name}: {event.stage}",
                 )
-            except queue.Empty:
-                continue
-            if event is None:
-                break
-            done = event.file_number - 1 + (event.done / event.total if event.total else 0.0)
-            await ctx.report_progress(
-                progress=min(done, float(event.file_count)),
-                total=float(event.file_count),
-                message=f"{Path(event.path).name}: {event.stage}",
-            )
+        finally:  # the job goes on; nobody reads this queue any more
+            app.jobs.unlisten(job.job_id, events)
         return app.jobs.get(job.job_id)
 
     @mcp.tool()
