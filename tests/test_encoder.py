@@ -98,6 +98,11 @@ def test_unknown_tag_lists_the_models_tags():
         resolve_model("ViT-L-14", "metaclip_fulcc")
 
 
+def test_random_weights_are_never_a_silent_fallback():
+    with pytest.raises(UnknownModelError, match="no pretrained weights named"):
+        resolve_model("ViT-B-32", "")
+
+
 def test_missing_checkpoint_file_is_named():
     with pytest.raises(ModelUnavailableError, match="/no/such/weights.bin"):
         resolve_model("ViT-B-32", "/no/such/weights.bin")

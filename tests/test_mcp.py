@@ -203,6 +203,8 @@ def test_indexing_runs_in_the_background_and_searches_go_on(server, media, index
                 "index_video", {"path": str(root / "later"), "wait_seconds": 0}
             )
             job = started.structured_content
+        # that client is gone; the job goes on, and another client searches and polls
+        async with Client(server) as client:
             found = await client.call_tool("search_shots", {"text": "a green star"})
             for _ in range(600):
                 status = (

@@ -44,7 +44,7 @@ from shotseek.pipeline.errors import ConfigError, ModelUnavailableError, Unknown
 log = logging.getLogger(__name__)
 
 SourceKind = Literal["tag", "checkpoint", "random", "hf-hub", "local-dir"]
-_RANDOM = {"none", "random", ""}
+_RANDOM = "none"
 _RANDOM_SEED = 0  # random weights are the same in every process, so ids stay meaningful
 
 
@@ -106,7 +106,12 @@ def resolve_model(
             f"unknown open_clip model {model!r}.{hint} `shotseek models` lists them all."
         )
     value = (pretrained or "").strip()
-    if value.lower() in _RANDOM:
+    if not value:
+        raise UnknownModelError(
+            f"no pretrained weights named for {arch}: give a tag (`shotseek models {arch}`), a "
+            "checkpoint file, or 'none' for random weights (benchmarks and tests only)"
+        )
+    if value.lower() == _RANDOM:
         return ModelSource("random", arch, None)
 
     def tag_source(kind: SourceKind, tag: str, path: str | None) -> ModelSource:
