@@ -338,3 +338,37 @@ def test_the_readme_client_configuration_works_as_written(tmp_path, media):
             return await client.list_tools()
 
     assert len(anyio.run(go).tools) == 6
+
+
+def test_thumbnails_and_structures_are_resources(server, indexed):
+    first = call(server, "search_shots", {"text": "a blue circle", "limit": 1})
+    shot_id = first.structured_content["hits"][0]["shot"]["shot_id"]
+
+    async def go():
+        async with Client(server) as client:
+            templates = await client.list_resource_templates()
+            thumb = await client.read_resource(f"shotseek://shots/{shot_id}/thumbnail")
+            structure = await client.read_resource("shotseek://videos/standard.mp4/structure")
+            return templates, thumb, structure
+
+    templates, thumb, structure = anyio.run(go)
+    uris = {t.uri_template for t in templates.resource_templates}
+    assert uris == {"shotseek://shots/{shot_id}/thumbnail", "shotseek://videos/{video}/structure"}
+    [content] = thumb.contents
+    assert content.mime_type == "image/jpeg"
+    assert base64.b64decode(content.blob)[:2] == b"\xff\xd8"
+    import json
+
+    assert json.loads(structure.contents[0].text)["video"]["file_name"] == "standard.mp4"
+
+
+def test_an_unknown_shot_has_no_thumbnail_resource(server, indexed):
+    async def go():
+        async with Client(server) as client:
+            try:
+                await client.read_resource("shotseek://shots/nope/thumbnail")
+            except Exception as exc:  # the SDK's protocol error for a failed resource read
+                return str(exc)
+        return "no error"
+
+    assert "no thumbnail for shot nope" in anyio.run(go)

@@ -25,7 +25,7 @@ from typing import Annotated, Any
 import anyio
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import CallToolResult, ImageContent, TextContent
 from PIL import Image, ImageDraw
 from pydantic import BaseModel, Field
@@ -395,5 +395,42 @@ def create_server(shared: SharedContext) -> MCPServer:
         return await anyio.to_thread.run_sync(
             lambda: catalog.video_structure(app.store, app.settings, video)
         )
+
+    @mcp.resource(
+        "shotseek://shots/{shot_id}/thumbnail",
+        mime_type="image/jpeg",
+        description="The keyframe of a shot (the frame nearest its mean embedding), as JPEG.",
+    )
+    async def shot_thumbnail(shot_id: str, ctx: Context) -> bytes:
+        app = _app(ctx)
+
+        def read() -> bytes:
+            model_id = catalog.reader_model(app.store, app.settings)
+            shot = app.store.get_shots(model_id, [shot_id]).get(shot_id)
+            if shot is None or not shot.thumbnail or not Path(shot.thumbnail).is_file():
+                raise ResourceError(
+                    f"no thumbnail for shot {shot_id}; use a shot_id from a "
+                    "search or from get_video_structure"
+                )
+            return Path(shot.thumbnail).read_bytes()
+
+        return await anyio.to_thread.run_sync(read)
+
+    @mcp.resource(
+        "shotseek://videos/{video}/structure",
+        mime_type="application/json",
+        description="One video's classes → scenes → shots (video id, path or file name).",
+    )
+    async def video_structure_resource(video: str, ctx: Context) -> str:
+        app = _app(ctx)
+
+        def read() -> str:
+            try:
+                structure = catalog.video_structure(app.store, app.settings, video)
+            except ShotseekError as exc:
+                raise ResourceError(str(exc)) from exc
+            return structure.model_dump_json()
+
+        return await anyio.to_thread.run_sync(read)
 
     return mcp
