@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -79,3 +80,26 @@ def test_invalid_setting_values_are_named():
     )
     assert proc.returncode == 2
     assert "fps" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_random_weights_are_announced_on_stderr(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shotseek",
+            "check-model",
+            "--model",
+            "ViT-B-32",
+            "--pretrained",
+            "none",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "SHOTSEEK_DATA_DIR": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["model_id"] == "ViT-B-32/none"
+    assert "RANDOM weights" in proc.stderr

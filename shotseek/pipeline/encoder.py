@@ -408,6 +408,11 @@ def create_encoder(
     return encoder
 
 
+def list_pretrained() -> list[tuple[str, str]]:
+    """Every (model, pretrained tag) pair in open_clip's table."""
+    return [(m, t) for m, t in open_clip.list_pretrained()]
+
+
 def configured_model_id(settings: Settings) -> str | None:
     """The model id the settings name, worked out without loading the model (None if invalid)."""
     try:

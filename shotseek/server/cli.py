@@ -88,8 +88,6 @@ def _main(
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
-    if verbose < 2:
-        logging.getLogger("root").setLevel(logging.ERROR)  # open_clip logs on the root logger
 
 
 FpsOpt = Annotated[
@@ -522,12 +520,12 @@ def models(
     as_json: JsonOpt = False,
 ) -> None:
     """List open_clip models and pretrained tags (the default is marked)."""
-    import open_clip  # listing only; loading goes through pipeline.encoder
+    from shotseek.pipeline.encoder import list_pretrained
 
     defaults = Settings()
     rows = [
         {"model": m, "pretrained": t, "default": m == defaults.model and t == defaults.pretrained}
-        for m, t in open_clip.list_pretrained()
+        for m, t in list_pretrained()
         if not name or name.lower() in m.lower()
     ]
     if as_json:
