@@ -148,13 +148,17 @@ def _history_dir(settings: Settings) -> Path:
     return settings.data_dir / "searches"
 
 
+def _write_atomically(target: Path, text: str) -> None:
+    """Write a file so that readers see the old or the new content, never half of it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(target)
+
+
 def _save(settings: Settings, record: _SearchRecord) -> None:
     folder = _history_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{record.result.search_id}.json"
-    tmp = target.with_suffix(".tmp")
-    tmp.write_text(record.model_dump_json())
-    tmp.replace(target)
+    _write_atomically(folder / f"{record.result.search_id}.json", record.model_dump_json())
     kept = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime)
     for old in kept[:-MAX_SEARCHES_KEPT]:
         old.unlink(missing_ok=True)
@@ -283,10 +287,7 @@ def judge_top_score(
             f"({len(tops)} of {CALIBRATION_MIN} {kind} searches)"
         )
     history[kind] = [*tops, round(best, 6)][-CALIBRATION_WINDOW:]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(history))
-    tmp.replace(path)
+    _write_atomically(path, json.dumps(history))
     return verdict, typical, note
 
 
