@@ -23,6 +23,7 @@ open_clip.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import logging
 import os
@@ -142,8 +143,16 @@ def resolve_model(
 
 
 def _file_digest(path: Path) -> str:
+    """Content hash of a weights file, computed once per file version: readers work out the
+    configured model's id on every search, and a checkpoint can weigh gigabytes."""
+    stat = path.stat()
+    return _digest_of_version(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _digest_of_version(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
+    with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 22), b""):
             digest.update(chunk)
     return digest.hexdigest()[:16]
