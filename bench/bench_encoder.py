@@ -1,6 +1,6 @@
 """Encoder throughput (images/s) with random weights: no download needed.
 
-    uv run python bench/bench_encoder.py [--models ViT-B-32 ViT-L-14] [--device auto]
+    uv run python -m bench.bench_encoder [--models ViT-B-32 ViT-L-14] [--device auto]
 
 "end to end" encodes 640x360 RGB frames (open_clip preprocessing on worker threads, then the
 model); "model only" feeds already-preprocessed tensors. Figures depend on the machine: the
@@ -10,16 +10,12 @@ device, precision and thread count are printed with them.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from shotseek.pipeline.encoder import create_encoder  # noqa: E402
+from shotseek.pipeline.encoder import create_encoder
 
 
 def main() -> None:

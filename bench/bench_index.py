@@ -1,6 +1,6 @@
 """End-to-end indexing speed: video seconds indexed per wall-clock second.
 
-    uv run python bench/bench_index.py [--model ViT-B-32] [--pretrained none] [--seconds 120]
+    uv run python -m bench.bench_index [--model ViT-B-32] [--pretrained none] [--seconds 120]
 
 Generates a 640x360, 25 fps file, then runs the real index_video (sample → encode → analyse →
 thumbnails → embedded Qdrant store) into a temporary data directory, and prints the time spent
@@ -11,18 +11,15 @@ of the same architecture gives.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from shotseek.pipeline.config import Settings  # noqa: E402
-from shotseek.pipeline.encoder import get_encoder  # noqa: E402
-from shotseek.pipeline.index import index_video  # noqa: E402
-from shotseek.pipeline.store import ShotStore  # noqa: E402
-from tests.kit.footage import random_footage  # noqa: E402
+from shotseek.pipeline.config import Settings
+from shotseek.pipeline.encoder import get_encoder
+from shotseek.pipeline.index import index_video
+from shotseek.pipeline.store import ShotStore
+from tests.kit.footage import random_footage
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Time from ``tools/call search_shots`` to the reply, with 20,000 shots in the embedded store.
 
-    uv run python bench/bench_mcp.py [--shots 20000] [--calls 50]
+    uv run python -m bench.bench_mcp [--shots 20000] [--calls 50]
 
 The store is filled with random 768-D shots (the size of ViT-L-14 vectors), each with a real
 JPEG thumbnail; the query text is embedded by ViT-L-14 with random weights on this machine's CPU
@@ -13,23 +13,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import anyio
 import numpy as np
+from mcp import Client
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from mcp import Client  # noqa: E402
-
-from bench.bench_search import fill_random_shots  # noqa: E402
-from shotseek.pipeline.config import Settings  # noqa: E402
-from shotseek.pipeline.encoder import get_encoder  # noqa: E402
-from shotseek.server.mcp_app import SharedContext, create_server  # noqa: E402
+from bench.bench_search import fill_random_shots
+from shotseek.pipeline.config import Settings
+from shotseek.pipeline.encoder import get_encoder
+from shotseek.server.mcp_app import SharedContext, create_server
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Decode and sampling speed on a generated 720p file.
 
-    uv run python bench/bench_sampling.py [--seconds 60] [--fps 2]
+    uv run python -m bench.bench_sampling [--seconds 60] [--fps 2]
 
 Prints source frames decoded per second, samples per second and the real-time factor (seconds
 of video per wall-clock second), for FFmpeg's automatic threading and for one thread.
@@ -9,15 +9,12 @@ of video per wall-clock second), for FFmpeg's automatic threading and for one th
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from shotseek.pipeline.video import probe, sample_frames  # noqa: E402
-from tests.kit.footage import Scene, make_footage  # noqa: E402
+from shotseek.pipeline.video import probe, sample_frames
+from tests.kit.footage import Scene, make_footage
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Search quality (R@1, R@5) on generated footage, and search latency in the embedded store.
 
-    uv run python bench/bench_search.py [--videos 6] [--latency-sizes 1000 20000]
+    uv run python -m bench.bench_search [--videos 6] [--latency-sizes 1000 20000]
 
 Quality: the tiny CLIP fixture indexes ``--videos`` generated videos (the standard one plus
 random ones); queries are
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -31,16 +30,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from shotseek.pipeline.config import Settings  # noqa: E402
-from shotseek.pipeline.encoder import get_encoder  # noqa: E402
-from shotseek.pipeline.index import index_paths  # noqa: E402
-from shotseek.pipeline.models import Shot, VideoRecord  # noqa: E402
-from shotseek.pipeline.search import SearchQuery, search  # noqa: E402
-from shotseek.pipeline.store import ShotStore, shot_id_for  # noqa: E402
-from tests.kit.footage import Scene, random_footage, standard_footage  # noqa: E402
-from tests.kit.shapes import COLORS, SHAPES, caption  # noqa: E402
+from shotseek.pipeline.config import Settings
+from shotseek.pipeline.encoder import get_encoder
+from shotseek.pipeline.evaluation import rank_of, recall_at, rrf
+from shotseek.pipeline.index import index_paths
+from shotseek.pipeline.models import SearchQuery, Shot, VideoRecord, shot_id_for
+from shotseek.pipeline.search import search
+from shotseek.pipeline.store import ShotStore
+from tests.kit.footage import Scene, random_footage, standard_footage
+from tests.kit.shapes import COLORS, SHAPES, caption
 
 TINY_CLIP = f"local-dir:{Path(__file__).resolve().parents[1] / 'tests' / 'kit' / 'tiny_clip'}"
 
@@ -52,15 +50,8 @@ def label_at(footages: dict[str, object], shot: Shot) -> str:
 
 
 def recall(ranked_labels: list[list[str]], wanted: list[str], k: int) -> float:
-    return float(np.mean([w in labels[:k] for labels, w in zip(ranked_labels, wanted)]))
-
-
-def rrf(*rankings: list[str], k: int = 60) -> list[str]:
-    scores: dict[str, float] = {}
-    for ranking in rankings:
-        for rank, item in enumerate(ranking):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank + 1)
-    return sorted(scores, key=lambda i: -scores[i])
+    ranks = [rank_of(labels, lambda x, w=w: x == w) for labels, w in zip(ranked_labels, wanted)]
+    return recall_at(ranks, k)
 
 
 def quality(n_videos: int, tmp: Path) -> None:
@@ -72,7 +63,7 @@ def quality(n_videos: int, tmp: Path) -> None:
     rng = np.random.default_rng(0)
     with ShotStore(settings) as store:
         index_paths([media], settings, store=store)
-        n_shots = store.count_shots(store.pick_model(None))
+        n_shots = store.count_shots(next(iter(store.models())))
         minutes = sum(f.duration for f in footages.values()) / 60
         print(
             f"quality: {len(footages)} generated videos, {minutes:.1f} min, {n_shots} shots, "
@@ -133,7 +124,7 @@ def quality(n_videos: int, tmp: Path) -> None:
             )
             by_id = dict(zip(t_ids, t_labels)) | dict(zip(i_ids, i_labels))
             weighted.append(w_labels)
-            fused.append([by_id[i] for i in rrf(t_ids, i_ids)])
+            fused.append([by_id[i] for i in rrf([t_ids, i_ids])])
             wanted.append(label)
         for name, runs in (
             ("composition, weighted 0.5 (kept)", weighted),

@@ -1,6 +1,6 @@
 """Segmentation quality on generated footage, and the threshold sweep behind the defaults.
 
-    uv run python bench/bench_segment.py [--videos 8] [--fps 2]
+    uv run python -m bench.bench_segment [--videos 8] [--fps 2]
 
 Uses the tiny CLIP fixture (tests/kit/tiny_clip) on reproducible random videos (cuts, dissolves,
 recurring scenes, motion, zoom, flicker). A true cut counts as found when a shot boundary lies
@@ -12,19 +12,16 @@ per minute and how often a recurring scene got the class of its first appearance
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from shotseek.pipeline.config import Settings  # noqa: E402
-from shotseek.pipeline.encoder import create_encoder  # noqa: E402
-from shotseek.pipeline.segment import SegmentParams, analyse  # noqa: E402
-from shotseek.pipeline.video import sample_frames  # noqa: E402
-from tests.kit.footage import random_footage, standard_footage  # noqa: E402
+from shotseek.pipeline.config import Settings
+from shotseek.pipeline.encoder import create_encoder
+from shotseek.pipeline.segment import SegmentParams, analyse
+from shotseek.pipeline.video import sample_frames
+from tests.kit.footage import random_footage, standard_footage
 
 TINY_CLIP = f"local-dir:{Path(__file__).resolve().parents[1] / 'tests' / 'kit' / 'tiny_clip'}"
 

@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 from shotseek.pipeline.catalog import list_videos, video_structure
 from shotseek.pipeline.config import Settings
-from shotseek.pipeline.errors import VideoOpenError
+from shotseek.pipeline.errors import StoreMismatchError, StoreUnavailableError, VideoOpenError
 from shotseek.pipeline.index import index_paths, index_video
 from shotseek.pipeline.models import VideoRecord
-from shotseek.pipeline.store import ShotStore, StoreMismatchError, StoreUnavailableError
+from shotseek.pipeline.store import ShotStore
 from shotseek.server.cli import app
 from tests.conftest import TINY_CLIP
 from tests.kit.footage import Scene, make_footage, standard_footage, vfr_times
@@ -272,7 +272,9 @@ def test_cli_index_videos_structure_json(plain_video, settings, tmp_path, monkey
         shot = structure["scenes"][0]["shots"][0]
         assert {"start", "end", "start_tc", "end_tc", "shot_id"} <= set(shot)
     result = runner.invoke(app, ["structure", "nope.mp4"])
-    assert result.exit_code != 0
+    assert result.exit_code == 2
+    assert "no indexed video matches 'nope.mp4'" in result.stderr
+    assert "Traceback" not in result.output
 
 
 def test_thumbnails_show_the_shot(plain_video, settings, store, tiny_encoder):

@@ -47,8 +47,13 @@ def server(media, tmp_path_factory):
         media_roots=str(root),
     )
     shared = SharedContext(settings)
-    yield create_server(shared)
+    server = create_server(shared)
+    _SHARED[server] = shared
+    yield server
     shared.close()
+
+
+_SHARED: dict = {}  # server → its SharedContext, for tests that reach into the store
 
 
 def call(server, tool, args=None, **kw):
@@ -190,12 +195,24 @@ def test_paths_outside_the_media_roots_are_refused(server, media, path):
         assert result.is_error and "outside the media roots" in result.content[0].text, path
 
 
-def test_indexing_runs_in_the_background_and_searches_go_on(server, media, indexed):
+def test_indexing_runs_in_the_background_and_searches_go_on(server, media, indexed, monkeypatch):
+    """The job is held inside its sampling stage while another client searches: the search
+    answers while the job is provably running, then the job finishes."""
+    import threading
+
+    from shotseek.pipeline import index as index_module
+
     root, _ = media
-    make_footage(
-        root / "later" / "long.mp4",
-        [Scene(c, s, 20.0) for c, s in [("orange", "star"), ("cyan", "circle")]],
-    )
+    make_footage(root / "later" / "long.mp4", [Scene("orange", "star", 6.0)])
+    entered, gate = threading.Event(), threading.Event()
+    original = index_module.embed_frames
+
+    def held(*args, **kwargs):
+        entered.set()
+        assert gate.wait(120)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(index_module, "embed_frames", held)
 
     async def go():
         async with Client(server) as client:
@@ -203,21 +220,28 @@ def test_indexing_runs_in_the_background_and_searches_go_on(server, media, index
                 "index_video", {"path": str(root / "later"), "wait_seconds": 0}
             )
             job = started.structured_content
-        # that client is gone; the job goes on, and another client searches and polls
+        assert await anyio.to_thread.run_sync(entered.wait, 120)
+        # that client is gone; the job is mid-run, and another client searches and polls
         async with Client(server) as client:
             found = await client.call_tool("search_shots", {"text": "a green star"})
+            during = (
+                await client.call_tool("index_status", {"job_id": job["job_id"]})
+            ).structured_content
+            gate.set()
             for _ in range(600):
                 status = (
                     await client.call_tool("index_status", {"job_id": job["job_id"]})
                 ).structured_content
-                if status["state"] != "running":
+                if status["state"] not in ("listing", "running"):
                     break
                 await anyio.sleep(0.1)
-            return job, found, status
+            return job, found, during, status
 
-    job, found, status = anyio.run(go)
-    assert job["state"] in ("running", "finished") and job["job_id"]
+    job, found, during, status = anyio.run(go)
+    assert job["job_id"]
     assert not found.is_error and found.structured_content["hits"]
+    assert during["state"] == "running" and during["files_done"] == 0
+    assert during["current"]["path"].endswith("long.mp4")
     assert status["state"] == "finished"
     assert status["results"][0]["status"] == "indexed"
 
@@ -268,7 +292,7 @@ def _free_port() -> int:
 def test_http_subprocess_requires_the_bearer_token(tmp_path, media):
     root, _ = media
     port = _free_port()
-    env = {**_env(tmp_path, root), "SHOTSEEK_TOKEN": "s3cret"}
+    env = {**_env(tmp_path, root), "SHOTSEEK_TOKEN": "s3cret-s3cret-s3cret"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "shotseek", "serve", "--http", "--port", str(port)],
         env=env,
@@ -288,7 +312,7 @@ def test_http_subprocess_requires_the_bearer_token(tmp_path, media):
         assert wrong.status_code == 401
 
         async def go():
-            http = httpx2.AsyncClient(headers={"Authorization": "Bearer s3cret"})
+            http = httpx2.AsyncClient(headers={"Authorization": "Bearer s3cret-s3cret-s3cret"})
             async with Client(streamable_http_client(url, http_client=http)) as client:
                 return await client.list_tools()
 
@@ -372,3 +396,266 @@ def test_an_unknown_shot_has_no_thumbnail_resource(server, indexed):
         return "no error"
 
     assert "no thumbnail for shot nope" in anyio.run(go)
+
+
+# -- hardening: each test below failed before its fix -------------------------------------------
+
+
+def _tools(server):
+    async def go():
+        async with Client(server) as client:
+            return client.server_info, (await client.list_tools()).tools
+
+    init, tools = anyio.run(go)
+    return init, {t.name: t for t in tools}
+
+
+def test_tool_schemas_are_strict_complete_and_annotated(server):
+    init, tools = _tools(server)
+    assert init.version and init.version != "0+unknown"
+    for tool in tools.values():
+        assert tool.title and not tool.description.startswith((" ", "\n"))
+        assert "\n    " not in tool.description, tool.name
+        assert tool.input_schema.get("additionalProperties") is False, tool.name
+        assert tool.annotations.open_world_hint is False
+    for reader in ("list_videos", "get_video_structure", "index_status", "search_shots"):
+        assert tools[reader].annotations.read_only_hint is True
+    assert tools["index_video"].annotations.read_only_hint is False
+    assert tools["index_video"].annotations.idempotent_hint is True
+    out = tools["search_shots"].output_schema
+    shot = out["$defs"]["Shot"]["properties"]
+    assert {"start_tc", "end_tc"} <= set(shot)
+    assert "duration_tc" in tools["list_videos"].output_schema["$defs"]["VideoRecord"]["properties"]
+    limit_in = tools["search_shots"].input_schema["properties"]["limit"]["maximum"]
+    query = out["$defs"]["McpSearchQuery"]["properties"]["limit"]["maximum"]
+    assert limit_in == query == 50
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"text": "x", "limit": "5"}, "limit"),
+        ({"text": "x", "limit": True}, "limit"),
+        ({"text": "x", "colour": "red"}, "colour"),
+        ({"text": "x" * 5000}, "at most 2000 characters"),
+        ({"text": "x", "videos": ["a"] * 101}, "at most 100 items"),
+        ({"text": "x", "image": "still\x00.png"}, "control character"),
+    ],
+)
+def test_bad_arguments_are_refused_not_coerced(server, indexed, args, message):
+    result = call(server, "search_shots", args)
+    assert result.is_error and message in result.content[0].text, result.content[0].text
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "message"),
+    [
+        ("index_video", {"path": ""}, "at least 1 character"),
+        ("index_video", {"path": "a" * 300 + ".mp4"}, "at most 255 bytes"),
+        ("get_video_structure", {"video": "standard\x00.mp4"}, "control character"),
+        ("refine_search", {"search_id": "x" * 5000, "negative": ["a"]}, "at most 4096"),
+        ("refine_search", {"search_id": "abc", "negative": ["\x00"]}, "control character"),
+    ],
+)
+def test_hostile_strings_get_a_clear_tool_error(server, indexed, tool, args, message):
+    result = call(server, tool, args)
+    text = result.content[0].text
+    assert result.is_error and message in text, text
+    assert text.rstrip() != f"Error executing tool {tool}"
+
+
+def test_line_wrapped_base64_is_accepted(server, indexed, tmp_path):
+    import textwrap
+
+    from PIL import Image
+
+    still = tmp_path / "still.png"
+    Image.fromarray(Scene("blue", "square", 1.0).frame(0.3, 320, 180)).save(still)
+    data = "\n".join(textwrap.wrap(base64.b64encode(still.read_bytes()).decode(), 76))
+    result = call(server, "search_shots", {"image_base64": data, "videos": ["puzzle.mp4"]})
+    assert not result.is_error, result.content
+    assert result.structured_content["hits"][0]["shot"]["start"] == 4.0
+
+
+def test_progress_values_strictly_increase(indexed):
+    _, events = indexed
+    values = [p for p, _, _ in events]
+    assert values == sorted(set(values)), values
+
+
+def test_one_rule_for_relative_paths(server, indexed):
+    structure = call(server, "get_video_structure", {"video": "archive/standard.mp4"})
+    assert not structure.is_error, structure.content
+    assert structure.structured_content["video"]["file_name"] == "standard.mp4"
+    found = call(server, "search_shots", {"text": "a red circle", "videos": ["archive/puzzle.mp4"]})
+    assert not found.is_error, found.content
+    assert {h["shot"]["path"].rsplit("/", 1)[-1] for h in found.structured_content["hits"]} == {
+        "puzzle.mp4"
+    }
+
+
+def test_an_unknown_job_id_reveals_no_other_job(server, indexed):
+    result = call(server, "index_status", {"job_id": "nope"})
+    text = result.content[0].text
+    assert result.is_error and "no index job 'nope'" in text
+    job_id = indexed[0].structured_content["job_id"]
+    assert job_id not in text
+
+
+def test_finished_jobs_are_forgotten_after_a_while():
+    from shotseek.pipeline.errors import JobNotFoundError
+    from shotseek.pipeline.jobs import IndexJobs
+
+    jobs = IndexJobs(store=None, encoder=lambda s: None, keep_seconds=1.0)
+    job = jobs.start([], Settings())
+    for _ in range(100):
+        if jobs.get(job.job_id).state == "finished":
+            break
+        time.sleep(0.01)
+    assert jobs.get(job.job_id).state == "finished"  # kept a while after it ends
+    time.sleep(1.1)
+    with pytest.raises(JobNotFoundError, match="kept for"):
+        jobs.get(job.job_id)
+
+
+def test_folder_walks_run_off_the_event_loop(server, media, monkeypatch):
+    import threading
+
+    from shotseek.pipeline import jobs as jobs_module
+
+    root, _ = media
+    walkers = []
+    original = jobs_module.expand_paths
+
+    def spy(paths):
+        walkers.append(threading.current_thread().name)
+        return original(paths)
+
+    monkeypatch.setattr(jobs_module, "expand_paths", spy)
+    result = call(server, "index_video", {"path": "archive", "wait_seconds": 60})
+    assert not result.is_error, result.content
+    assert walkers and all(name.startswith("index-") for name in walkers), walkers
+
+
+def test_replies_stay_small_for_a_huge_folder(server, media):
+    root, _ = media
+    many = root / "many"
+    many.mkdir()
+    for i in range(10_000):
+        (many / f"clip{i:05d}.mp4").touch()  # empty: each fails at once
+    result = call(server, "index_video", {"path": "many", "wait_seconds": 300})
+    job = result.structured_content
+    size = len(result.model_dump_json(by_alias=True))
+    assert job["state"] == "finished" and job["counts"]["failed"] == 10_000
+    assert size < 64_000, size
+    assert len(job["failures"]) == 20 and "empty" in job["failures"][0]["reason"]
+    seen = len(job["results"])
+    assert job["next_offset"] == seen
+    page = call(server, "index_status", {"job_id": job["job_id"], "offset": 9_990})
+    assert len(page.structured_content["results"]) == 10
+    assert page.structured_content["next_offset"] is None
+
+
+def test_thumbnails_are_served_only_from_the_data_dir(server, indexed, media, tmp_path):
+    from PIL import Image
+
+    from shotseek.pipeline.catalog import reader_model
+
+    root, outside = media
+    secret = outside / "secret.jpg"
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(secret)
+    first = call(server, "search_shots", {"text": "a blue circle", "limit": 1})
+    shot_id = first.structured_content["hits"][0]["shot"]["shot_id"]
+    store = _SHARED[server].get().store
+    model_id = reader_model(store, store.settings).model_id
+    store.client.set_payload(
+        store.shots_collection(model_id), payload={"thumbnail": str(secret)}, points=[shot_id]
+    )
+
+    async def go():
+        async with Client(server) as client:
+            try:
+                await client.read_resource(f"shotseek://shots/{shot_id}/thumbnail")
+            except Exception as exc:
+                return str(exc)
+        return "served"
+
+    assert "no thumbnail" in anyio.run(go)
+    again = call(server, "search_shots", {"text": "a blue circle", "limit": 1})
+    assert [c.type for c in again.content] == ["text"]  # no image read from outside
+
+
+def test_a_locked_store_reaches_the_stdio_client_as_a_clear_error(tmp_path):
+    from shotseek.pipeline.store import ShotStore
+
+    env = _env(tmp_path, tmp_path)
+    holder = ShotStore(Settings(data_dir=tmp_path / "data"))  # another process's role
+    try:
+        params = StdioServerParameters(
+            command=sys.executable, args=["-m", "shotseek", "serve"], env=env
+        )
+
+        async def go():
+            async with Client(params) as client:
+                return await client.call_tool("list_videos", {})
+
+        result = anyio.run(go)
+        assert result.is_error
+        assert "in use by another shotseek process" in result.content[0].text
+
+        http = subprocess.run(
+            [sys.executable, "-m", "shotseek", "serve", "--http", "--port", str(_free_port())],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert http.returncode == 2
+        assert "in use by another shotseek process" in http.stderr
+        assert "Traceback" not in http.stderr
+    finally:
+        holder.close()
+
+
+def test_loopback_binds_check_host_and_origin(tmp_path):
+    """DNS rebinding: any loopback address, token or not, refuses a foreign Host or Origin."""
+    port = _free_port()
+    env = _env(tmp_path, tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shotseek", "serve", "--http", "--host", "127.0.0.2"]
+        + ["--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.2:{port}/mcp"
+    body = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    headers = {"Accept": "application/json, text/event-stream"}
+    try:
+        for _ in range(300):
+            try:
+                httpx2.get(f"http://127.0.0.2:{port}/", timeout=2)
+                break
+            except httpx2.TransportError:
+                time.sleep(0.1)
+        foreign = httpx2.post(url, json=body, headers={**headers, "Host": "evil.example"})
+        assert foreign.status_code == 421
+        origin = httpx2.post(url, json=body, headers={**headers, "Origin": "http://evil.example"})
+        assert origin.status_code == 403
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("token", ["", "   ", "short-token"])
+def test_a_weak_token_is_refused_at_start(tmp_path, token):
+    env = {**_env(tmp_path, tmp_path), "SHOTSEEK_TOKEN": token}
+    proc = subprocess.run(
+        [sys.executable, "-m", "shotseek", "serve", "--http"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "token" in proc.stderr and "at least 16 characters" in proc.stderr

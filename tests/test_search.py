@@ -10,19 +10,19 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from shotseek.pipeline.config import Settings
-from shotseek.pipeline.index import index_paths
-from shotseek.pipeline.search import (
-    CALIBRATION_MIN,
+from shotseek.pipeline.catalog import reader_encoder, reader_model
+from shotseek.pipeline.config import CALIBRATION_MIN, Settings
+from shotseek.pipeline.errors import (
     QueryError,
     SearchNotFoundError,
-    SearchQuery,
+    StoreMismatchError,
     UnknownShotError,
-    reader_encoder,
-    refine,
-    search,
+    VideoNotFoundError,
 )
-from shotseek.pipeline.store import ShotStore, StoreMismatchError, VideoNotFoundError
+from shotseek.pipeline.index import index_paths
+from shotseek.pipeline.models import SearchQuery
+from shotseek.pipeline.search import refine, search
+from shotseek.pipeline.store import ShotStore
 from shotseek.server.cli import app
 from tests.conftest import TINY_CLIP
 from tests.kit.footage import Scene, make_footage, random_footage, standard_footage
@@ -241,10 +241,10 @@ def test_an_empty_store_says_to_index_first(tmp_path):
 
 def test_the_model_that_built_the_store_is_the_one_used_to_search(archive, monkeypatch):
     settings, store, _, _ = archive
-    model_id = store.pick_model(None)
-    monkeypatch.setattr(store, "model_spec", lambda _: {"model": "ViT-B-32", "pretrained": "none"})
+    model = reader_model(store, settings)
+    other = model.model_copy(update={"spec": {"model": "ViT-B-32", "pretrained": "none"}})
     with pytest.raises(StoreMismatchError, match="cannot be compared"):
-        reader_encoder(store, settings, model_id)
+        reader_encoder(settings, other)
 
 
 def test_cli_search_then_refine_across_invocations(tmp_path, monkeypatch):
@@ -270,4 +270,6 @@ def test_cli_search_then_refine_across_invocations(tmp_path, monkeypatch):
     assert refined["parent_id"] == found["search_id"]
     assert hit["shot"]["shot_id"] not in [h["shot"]["shot_id"] for h in refined["hits"]]
     result = runner.invoke(app, ["search"])
-    assert result.exit_code != 0
+    assert result.exit_code == 2
+    assert "empty query: give text, an image, or both" in result.stderr
+    assert "Traceback" not in result.output

@@ -115,3 +115,29 @@ def test_long_videos_are_clustered_in_bounded_memory():
     structure = analyse(vectors, times, 3000.0, params)
     assert structure.n_classes == 6
     assert len(structure.scenes) == 60
+
+
+def test_a_dissolve_leaves_no_sliver_shot(embedded):
+    """The blended frames of the dissolve used to form a 0.5 s shot of their own."""
+    footage, _, times, structure = embedded
+    assert footage.dissolves
+    settings = Settings()
+    for shot in structure.shots:
+        end = times[shot.end] if shot.end < len(times) else footage.duration
+        assert end - times[shot.start] >= settings.min_shot_seconds, (times[shot.start], end)
+
+
+def test_short_shots_merge_into_the_neighbour_they_resemble():
+    a, b = np.eye(4)[0], np.eye(4)[1]
+    blend = (0.4 * a + 0.6 * b) / np.linalg.norm(0.4 * a + 0.6 * b)
+    vectors = np.stack([a] * 6 + [blend] + [b] * 6).astype(np.float32)
+    times = np.arange(len(vectors)) / 2.0
+    params = SegmentParams(
+        class_threshold=1.9, min_scene_seconds=0, shot_threshold=0.05, min_shot_seconds=1.0
+    )
+    shots = analyse(vectors, times, len(vectors) / 2.0, params).shots
+    assert [(s.start, s.end) for s in shots] == [(0, 6), (6, 13)]
+    unsmoothed = analyse(
+        vectors, times, len(vectors) / 2.0, params.model_copy(update={"min_shot_seconds": 0.0})
+    ).shots
+    assert [(s.start, s.end) for s in unsmoothed] == [(0, 6), (6, 7), (7, 13)]

@@ -1,25 +1,86 @@
-"""What is indexed: the videos, and one video's classes → scenes → shots."""
+"""The readers' view of the store: which model's shots readers use, the videos, and one video's
+classes → scenes → shots.
+
+"Which model do readers use" is decided here once per request, from one read of the store's
+collections: the store's only model, or (when it holds several) the configured one. The query
+encoder is then the model rebuilt from what the collection recorded, never another one. Listing
+videos and structures embeds nothing, so this module imports the encoder (and torch) only when a
+store holds several models and the configured one must be worked out, or a query needs encoding.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shotseek.pipeline.config import Settings
-from shotseek.pipeline.encoder import configured_model_id
-from shotseek.pipeline.models import ClassInfo, SceneInfo, VideoRecord, VideoStructure
+from shotseek.pipeline.errors import StoreMismatchError, VideoNotFoundError
+from shotseek.pipeline.models import (
+    ClassInfo,
+    IndexedModel,
+    SceneInfo,
+    VideoRecord,
+    VideoStructure,
+)
 from shotseek.pipeline.store import ShotStore
 
+if TYPE_CHECKING:
+    from shotseek.pipeline.encoder import ClipEncoder
 
-def reader_model(store: ShotStore, settings: Settings) -> str:
-    """The model whose shots readers use: the store's only one, or the configured one."""
-    return store.pick_model(configured_model_id(settings))
+
+def reader_model(store: ShotStore, settings: Settings, model_id: str | None = None) -> IndexedModel:
+    """The model whose shots readers use: ``model_id`` when given (a refinement keeps its
+    search's model), else the store's only one, else the configured one."""
+    known = store.models()
+    if model_id is not None:
+        if model_id not in known:
+            raise VideoNotFoundError(
+                f"nothing is indexed with model {model_id} in {store.location} any more"
+            )
+        return known[model_id]
+    if not known:
+        raise VideoNotFoundError(
+            f"the store at {store.location} is empty: index some footage first "
+            "(shotseek index <files or folders>)"
+        )
+    if len(known) == 1:
+        return next(iter(known.values()))
+    from shotseek.pipeline.encoder import configured_model_id
+
+    configured = configured_model_id(settings)
+    if configured in known:
+        return known[configured]
+    listing = ", ".join(sorted(known))
+    raise StoreMismatchError(
+        f"the store holds shots of several models ({listing}) and the configured model "
+        f"{configured!r} is not one of them; choose one with --model/--pretrained "
+        "(SHOTSEEK_MODEL, SHOTSEEK_PRETRAINED)"
+    )
+
+
+def reader_encoder(settings: Settings, model: IndexedModel) -> ClipEncoder:
+    """The encoder of the model that built the collection: never another one."""
+    from shotseek.pipeline.encoder import get_encoder
+
+    recorded = {
+        k: model.spec[k] for k in ("model", "pretrained", "checkpoint_tag") if k in model.spec
+    }
+    encoder = get_encoder(settings.model_copy(update=recorded))
+    if encoder.model_id != model.model_id:
+        raise StoreMismatchError(
+            f"the shots were embedded with {model.model_id} but the model loaded for the query "
+            f"is {encoder.model_id}; vectors of different models cannot be compared. Index again "
+            "with the current model, or restore the weights that built the store"
+        )
+    return encoder
 
 
 def list_videos(store: ShotStore, settings: Settings) -> list[VideoRecord]:
-    return store.list_videos(reader_model(store, settings))
+    return store.list_videos(reader_model(store, settings).model_id)
 
 
 def video_structure(store: ShotStore, settings: Settings, ref: str) -> VideoStructure:
     """One video's hierarchy; ``ref`` is its id (or id prefix), path or file name."""
-    model_id = reader_model(store, settings)
+    model_id = reader_model(store, settings).model_id
     record = store.find_video(model_id, ref)
     shots = store.shots_of(model_id, record.video_id)
     scenes: list[SceneInfo] = []

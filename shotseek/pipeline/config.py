@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: CLIP ViT-L-14 (768-D), as in the seed system. Of open_clip's ViT-L-14 weights, MetaCLIP
@@ -21,6 +21,34 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: MSCOCO image R@1 0.471). It was trained with QuickGELU, hence the ``-quickgelu`` architecture.
 DEFAULT_MODEL = "ViT-L-14-quickgelu"
 DEFAULT_PRETRAINED = "metaclip_fullcc"
+
+# -- bounds: each declared here once; Settings, the pipeline, the CLI and the MCP tools read them
+
+#: Frames sampled per second.
+FPS_MIN, FPS_MAX = 0.05, 30.0
+#: Hits per search: the default, the most the pipeline and the CLI return, and the most an MCP
+#: reply carries (each hit may bring a thumbnail; a chat model reads every line).
+DEFAULT_LIMIT, LIMIT_MAX, MCP_LIMIT_MAX = 10, 500, 50
+#: With text and an image, the image's share of the combined query vector.
+DEFAULT_IMAGE_WEIGHT = 0.5
+#: Characters of query text (CLIP reads 77 tokens, about 300 characters; the rest is cut).
+MAX_TEXT_CHARS = 2000
+#: Items in a list argument (videos, positive/negative shots, extra texts).
+MAX_LIST_ITEMS = 100
+#: Characters of a path, id or other reference (Linux PATH_MAX is 4096).
+MAX_REF_CHARS = 4096
+#: Query images: file size, and pixels before decoding (a 316 KB PNG can hold 100 megapixels).
+MAX_IMAGE_BYTES = 50 * 2**20
+MAX_IMAGE_PIXELS = 50_000_000
+#: Query images are decoded (JPEG: reduced in the decoder) to at most this many pixels a side.
+QUERY_IMAGE_SIDE = 1024
+#: Searches kept for refine, and what calibrates no_good_match (see pipeline/history.py).
+MAX_SEARCHES_KEPT = 500
+CALIBRATION_WINDOW, CALIBRATION_MIN, NO_MATCH_MARGIN = 50, 5, 3.0
+#: An index job's reply lists at most this many failures and this many results a page.
+JOB_FAILURES_SHOWN, JOB_PAGE_MAX = 20, 100
+#: A bearer token shorter than this is refused: it could be guessed.
+MIN_TOKEN_CHARS = 16
 
 
 class Settings(BaseSettings):
@@ -46,8 +74,8 @@ class Settings(BaseSettings):
     # Sampling
     fps: float = Field(
         2.0,
-        ge=0.05,
-        le=30.0,
+        ge=FPS_MIN,
+        le=FPS_MAX,
         description="Frames sampled per second of video (1-3 is the useful range for search).",
     )
     frame_short_side: int = Field(
@@ -112,6 +140,15 @@ class Settings(BaseSettings):
         lt=2,
         description="Cosine distance (average linkage, contiguous) under which frames join a shot.",
     )
+    min_shot_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description=(
+            "Shots shorter than this are merged into the neighbour they resemble most (the "
+            "blended frames of a dissolve otherwise make a sliver shot)."
+        ),
+    )
     thumbnail_width: int = Field(480, ge=64, le=1920, description="Width of shot thumbnails.")
 
     # MCP server
@@ -124,7 +161,17 @@ class Settings(BaseSettings):
     )
     token: str | None = Field(
         None,
-        description="Bearer token the HTTP MCP server requires (mandatory off loopback).",
+        description=(
+            f"Bearer token the HTTP MCP server requires (mandatory off loopback); at least "
+            f"{MIN_TOKEN_CHARS} characters."
+        ),
+    )
+    allowed_hosts: str = Field(
+        "",
+        description=(
+            "Host names HTTP clients use to reach the MCP server, comma-separated (e.g. "
+            "footage.example.org); requests naming any other host are refused (DNS rebinding)."
+        ),
     )
     index_wait_seconds: float = Field(
         20.0,
@@ -133,11 +180,33 @@ class Settings(BaseSettings):
         description="How long index_video waits before answering with a job id to poll.",
     )
 
+    job_keep_seconds: float = Field(
+        3600.0,
+        ge=0,
+        le=7 * 86400,
+        description="How long the MCP server remembers a finished index job for index_status.",
+    )
+
+    @field_validator("token")
+    @classmethod
+    def _token_long_enough(cls, value: str | None) -> str | None:
+        if value is not None and len(value.strip()) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"the token is {'blank' if not value.strip() else 'too short'}: use at least "
+                f"{MIN_TOKEN_CHARS} characters (e.g. SHOTSEEK_TOKEN=$(openssl rand -hex 24)), "
+                "or unset it"
+            )
+        return value
+
     @property
     def media_root_paths(self) -> list[Path]:
         """The media roots, resolved (symlinks followed), in the order given."""
         parts = [p.strip() for p in self.media_roots.split(os.pathsep) if p.strip()]
         return [Path(p).expanduser().resolve() for p in parts]
+
+    @property
+    def allowed_host_names(self) -> list[str]:
+        return [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]
 
     @property
     def store_location(self) -> str:

@@ -1,4 +1,6 @@
-"""shotseek's errors: one base class, one sentence each naming the bad value and the fix."""
+"""shotseek's errors, all of them: one base class, one sentence each naming the bad value and
+the fix. Every module raises from here, so a front (CLI, MCP) can tell a user's mistake
+(:class:`ShotseekError`: show the message) from a bug (anything else)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ class ShotseekError(Exception):
 
 class ConfigError(ShotseekError):
     """A setting or argument has a value shotseek cannot use."""
+
+
+# -- video files -----------------------------------------------------------------------------
 
 
 class VideoOpenError(ShotseekError):
@@ -24,9 +29,53 @@ class VideoDecodeError(VideoOpenError):
     """A video opened but its data is truncated or corrupt part-way through."""
 
 
+class MediaAccessError(ShotseekError):
+    """A path outside the media roots, no media roots configured, or a path that is no path."""
+
+
+# -- the embedding model ---------------------------------------------------------------------
+
+
 class UnknownModelError(ShotseekError):
     """The embedding model name or pretrained tag is not known to open_clip."""
 
 
 class ModelUnavailableError(ShotseekError):
     """The model is known but its weights cannot be loaded (offline, missing or bad file)."""
+
+
+# -- the store -------------------------------------------------------------------------------
+
+
+class StoreUnavailableError(ShotseekError):
+    """The store cannot be opened or reached."""
+
+
+class StoreMismatchError(ShotseekError):
+    """The store holds something that does not fit the request (model, dimension)."""
+
+
+class VideoNotFoundError(ShotseekError):
+    """No indexed video matches the reference."""
+
+
+# -- search ----------------------------------------------------------------------------------
+
+
+class QueryError(ShotseekError):
+    """The query cannot be run as given (empty, bad image, bad range, too long)."""
+
+
+class SearchNotFoundError(ShotseekError):
+    """A search id that is not (or no longer) kept."""
+
+
+class UnknownShotError(ShotseekError):
+    """Shot ids that are not in the store (or belong to a replaced index run)."""
+
+
+# -- background jobs -------------------------------------------------------------------------
+
+
+class JobNotFoundError(ShotseekError):
+    """An index job id that this server does not know (never started, or long finished)."""

@@ -1,8 +1,20 @@
 """Indexing: video files → sampled frames → embeddings → classes/scenes/shots → the store.
 
-One function per granularity, used by the CLI and (later) the MCP server:
-:func:`index_video` for one file, :func:`index_paths` for files and folders, where a broken file
-is reported and skipped while the others are indexed.
+One function per granularity, used by the CLI and the MCP server: :func:`index_video` for one
+file, :func:`index_paths` for files and folders, where a broken file is reported and skipped
+while the others are indexed. :func:`index_video` runs named stages, each a function here or
+in its own module:
+
+1. ``probe`` — :func:`shotseek.pipeline.video.probe` validates the file before any work;
+2. :func:`check_existing` — skip a file indexed with the same model and settings, or record
+   that it moved;
+3. :func:`embed_frames` — sample and encode, streaming (frames are dropped once embedded);
+4. ``analyse`` — :func:`shotseek.pipeline.segment.analyse`: classes → scenes → shots;
+5. ``thumbnails`` — :func:`shotseek.pipeline.thumbnails.write_thumbnails`, then
+   :func:`shotseek.pipeline.segment.to_shots` turns the structure into stored shots;
+6. ``store`` — :meth:`ShotStore.write_run` replaces the video's shots in one switch;
+7. :func:`forget_replaced` — drop what the new run replaced (old thumbnails, a changed file's
+   old record).
 """
 
 from __future__ import annotations
@@ -10,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -18,8 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from shotseek.pipeline import thumbnails
 from shotseek.pipeline.config import Settings
 from shotseek.pipeline.encoder import ClipEncoder, get_encoder
 from shotseek.pipeline.errors import ShotseekError, VideoOpenError
@@ -27,18 +38,18 @@ from shotseek.pipeline.models import (
     IndexOutcome,
     IndexReport,
     ProgressEvent,
-    Shot,
     Stage,
+    VideoInfo,
     VideoRecord,
 )
-from shotseek.pipeline.segment import SegmentParams, analyse
-from shotseek.pipeline.store import ShotStore, shot_id_for
-from shotseek.pipeline.video import frames_at, probe, sample_frames
+from shotseek.pipeline.segment import SegmentParams, analyse, to_shots
+from shotseek.pipeline.store import ShotStore
+from shotseek.pipeline.video import probe, sample_frames
 
 log = logging.getLogger(__name__)
 
 #: Bumped when a change to the pipeline changes what an index run produces.
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .wmv .flv .mpg .mpeg .m2v .ts .mts .m2ts .mxf .3gp .ogv "
     ".dv .vob".split()
@@ -68,6 +79,7 @@ def segment_params(settings: Settings) -> SegmentParams:
         class_threshold=settings.class_threshold,
         min_scene_seconds=settings.min_scene_seconds,
         shot_threshold=settings.shot_threshold,
+        min_shot_seconds=settings.min_shot_seconds,
     )
 
 
@@ -108,17 +120,6 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def thumbnails_dir(settings: Settings, video_id: str) -> Path:
-    return settings.data_dir / "thumbnails" / video_id
-
-
-def _save_thumbnail(image: np.ndarray, target: Path, width: int) -> None:
-    pil = Image.fromarray(image)
-    if pil.width > width:
-        pil = pil.resize((width, max(1, round(pil.height * width / pil.width))), Image.LANCZOS)
-    pil.save(target, format="JPEG", quality=85)
-
-
 class _Reporter:
     def __init__(self, callback: ProgressCallback | None, path: Path, number: int, count: int):
         self.callback, self.path, self.number, self.count = callback, str(path), number, count
@@ -136,6 +137,73 @@ class _Reporter:
                     total=self.total,
                 )
             )
+
+
+def check_existing(
+    store: ShotStore, path: Path, video_id: str, model_id: str, key: str, *, force: bool
+) -> tuple[VideoRecord, str] | None:
+    """The indexed record and why the file needs no indexing, or None to index it.
+
+    A moved or renamed file has its path updated; an identical copy of an indexed file that
+    still exists is not indexed twice."""
+    existing = store.get_video(model_id, video_id)
+    if not existing or existing.settings_key != key or force:
+        return None
+    if existing.path == str(path):
+        return existing, "already indexed with this model and settings (--force redoes it)"
+    if Path(existing.path).exists():
+        return existing, f"same content as {existing.path}, which is indexed: not indexed twice"
+    store.update_path(model_id, video_id, str(path))
+    return existing, f"already indexed as {existing.path} (moved or renamed): path updated"
+
+
+def embed_frames(
+    path: Path, settings: Settings, encoder: ClipEncoder, report: _Reporter
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sample the video and embed the samples, streaming: (N × D vectors, N times)."""
+    times: list[float] = []
+
+    def images() -> Iterator[np.ndarray]:
+        for frame in sample_frames(
+            path,
+            settings.fps,
+            short_side=settings.frame_short_side,
+            threads=settings.decode_threads,
+        ):
+            times.append(frame.time)
+            yield frame.image
+
+    batches = []
+    report("sample", 0.0)
+    for batch in encoder.iter_image_batches(images()):
+        batches.append(batch)
+        report("sample", times[-1])
+    if not batches:
+        raise VideoOpenError(path, "yielded no frames to index")
+    return np.concatenate(batches), np.asarray(times)
+
+
+def forget_replaced(store: ShotStore, settings: Settings, record: VideoRecord) -> None:
+    """After a run is stored: drop the video's older thumbnails, and forget a video whose file
+    at this path has since changed (it is this one now)."""
+    thumbnails.drop_other_runs(settings, record.video_id, keep=record.run_id)
+    for other in store.list_videos(record.model_id):
+        if other.path == record.path and other.video_id != record.video_id:
+            store.delete_video(record.model_id, other.video_id)
+            thumbnails.drop_video(settings, other.video_id)
+
+
+def _video_record(path: Path, info: VideoInfo, settings: Settings, **fields: object) -> VideoRecord:
+    return VideoRecord(
+        path=str(path),
+        file_name=path.name,
+        size_bytes=info.size_bytes,
+        width=info.width,
+        height=info.height,
+        fps_sampled=settings.fps,
+        indexed_at=datetime.now(UTC),
+        **fields,
+    )
 
 
 def index_video(
@@ -166,15 +234,9 @@ def index_video(
     video_id = content_id(path)
     key = settings_key(settings, model_id)
 
-    existing = store.get_video(model_id, video_id)
-    if existing and existing.settings_key == key and not force:
-        reason = "already indexed with this model and settings (--force redoes it)"
-        if existing.path != str(path):
-            if Path(existing.path).exists():
-                reason = f"same content as {existing.path}, which is indexed: not indexed twice"
-            else:  # moved or renamed
-                store.update_path(model_id, video_id, str(path))
-                reason = f"already indexed as {existing.path} (moved or renamed): path updated"
+    skipped = check_existing(store, path, video_id, model_id, key, force=force)
+    if skipped is not None:
+        existing, reason = skipped
         report("skipped", info.duration)
         return IndexOutcome(
             path=str(path),
@@ -186,74 +248,41 @@ def index_video(
             reason=reason,
         )
 
-    # sample → encode, streaming: frames are dropped as soon as they are embedded
-    times: list[float] = []
-
-    def images() -> Iterator[np.ndarray]:
-        for frame in sample_frames(
-            path,
-            settings.fps,
-            short_side=settings.frame_short_side,
-            threads=settings.decode_threads,
-        ):
-            times.append(frame.time)
-            yield frame.image
-
-    batches = []
-    report("sample", 0.0)
-    for batch in encoder.iter_image_batches(images()):
-        batches.append(batch)
-        report("sample", times[-1])
-    if not batches:
-        raise VideoOpenError(path, "yielded no frames to index")
-    vectors = np.concatenate(batches)
-    frame_times = np.asarray(times)
+    vectors, frame_times = embed_frames(path, settings, encoder, report)
     end_time = max(info.duration, float(frame_times[-1]) + 1.0 / settings.fps)
 
     report("analyse", frame_times[-1])
     structure = analyse(vectors, frame_times, end_time, segment_params(settings))
 
     run_id = uuid.uuid4().hex[:12]
-    run_dir = thumbnails_dir(settings, video_id) / run_id
     report("thumbnails", frame_times[-1])
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        keyframe_times = [float(frame_times[s.keyframe]) for s in structure.shots]
-        images_at = frames_at(path, keyframe_times, short_side=settings.frame_short_side)
-        shots = []
-        for i, (run, image) in enumerate(zip(structure.shots, images_at)):
-            thumb = run_dir / f"{i:05d}.jpg"
-            _save_thumbnail(image, thumb, settings.thumbnail_width)
-            end = float(frame_times[run.end]) if run.end < len(frame_times) else end_time
-            shots.append(
-                Shot(
-                    shot_id=shot_id_for(video_id, run_id, i),
-                    video_id=video_id,
-                    path=str(path),
-                    index=i,
-                    start=float(frame_times[run.start]),
-                    end=end,
-                    scene=run.scene,
-                    class_index=run.klass,
-                    keyframe_time=keyframe_times[i],
-                    thumbnail=str(thumb),
-                    frame_count=run.end - run.start,
-                )
-            )
-        record = VideoRecord(
+        thumbs = thumbnails.write_thumbnails(
+            settings,
+            path,
+            video_id,
+            run_id,
+            [float(frame_times[s.keyframe]) for s in structure.shots],
+        )
+        shots = to_shots(
+            structure,
+            frame_times,
+            end_time,
             video_id=video_id,
+            run_id=run_id,
             path=str(path),
-            file_name=path.name,
-            size_bytes=info.size_bytes,
+            thumbnails=thumbs,
+        )
+        record = _video_record(
+            path,
+            info,
+            settings,
+            video_id=video_id,
             duration=end_time if info.duration <= 0 else info.duration,
-            width=info.width,
-            height=info.height,
-            fps_sampled=settings.fps,
             frame_count=len(frame_times),
             model_id=model_id,
             settings_key=key,
             run_id=run_id,
-            indexed_at=datetime.now(UTC),
             n_classes=structure.n_classes,
             n_scenes=len(structure.scenes),
             n_shots=len(shots),
@@ -261,13 +290,9 @@ def index_video(
         report("store", frame_times[-1])
         store.write_run(record, shots, structure.shot_vectors, encoder.spec)
     except BaseException:
-        shutil.rmtree(run_dir, ignore_errors=True)
+        thumbnails.drop_run(settings, video_id, run_id)
         raise
-    _drop_other_runs(settings, video_id, keep=run_id)
-    for other in store.list_videos(model_id):  # the file at this path changed: forget the old
-        if other.path == str(path) and other.video_id != video_id:
-            store.delete_video(model_id, other.video_id)
-            shutil.rmtree(thumbnails_dir(settings, other.video_id), ignore_errors=True)
+    forget_replaced(store, settings, record)
     report("done", info.duration or end_time)
     return IndexOutcome(
         path=str(path),
@@ -277,13 +302,6 @@ def index_video(
         n_shots=len(shots),
         seconds=time.perf_counter() - started,
     )
-
-
-def _drop_other_runs(settings: Settings, video_id: str, keep: str) -> None:
-    folder = thumbnails_dir(settings, video_id)
-    for run_dir in folder.iterdir() if folder.is_dir() else ():
-        if run_dir.name != keep:
-            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def index_paths(

@@ -8,10 +8,31 @@ from __future__ import annotations
 
 import math
 import re
+import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+    model_validator,
+)
+
+from shotseek.pipeline.config import (
+    DEFAULT_IMAGE_WEIGHT,
+    DEFAULT_LIMIT,
+    LIMIT_MAX,
+    MAX_LIST_ITEMS,
+    MAX_REF_CHARS,
+    MAX_TEXT_CHARS,
+)
+
+#: Namespace of the deterministic ids of shots and video records.
+ID_NAMESPACE = uuid.UUID("5f0c1e3a-8d2b-4c6e-9a1f-3b7d2e4c6a80")
 
 _TIMECODE = re.compile(r"^(?:(?:(\d+):)?(\d{1,2}):)?(\d{1,2}(?:\.\d+)?)$")
 
@@ -47,6 +68,36 @@ def parse_timecode(value: str | float | int) -> float:
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"{value!r} is not a non-negative time")
     return seconds
+
+
+def validation_message(exc: Exception) -> str:
+    """A pydantic validation error as one line: ``field: problem; field: problem``."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        parts = []
+        for e in errors():
+            where = ".".join(map(str, e.get("loc", ()))) or "value"
+            parts.append(f"{where}: {e['msg']}")
+        return "; ".join(parts)
+    return str(exc)
+
+
+def _printable(value: str) -> str:
+    """Refuse NUL and other control characters: no file name, id or query holds them."""
+    bad = next((c for c in value if ord(c) < 32 and c not in "\t\n\r" or ord(c) == 127), None)
+    if bad is not None:
+        raise ValueError(f"contains the control character {bad!r} (U+{ord(bad):04X}); remove it")
+    return value
+
+
+#: A path, id, file name or other reference: non-empty, bounded, printable.
+Ref = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_REF_CHARS),
+    AfterValidator(_printable),
+]
+#: Words of a query: bounded and printable (CLIP itself reads the first 77 tokens).
+QueryText = Annotated[str, StringConstraints(max_length=MAX_TEXT_CHARS), AfterValidator(_printable)]
 
 
 class Span(BaseModel):
@@ -129,6 +180,22 @@ class VideoRecord(BaseModel):
         return format_timecode(self.duration)
 
 
+def shot_id_for(video_id: str, run_id: str, index: int) -> str:
+    """Deterministic shot id: uuid5 of video, run and position."""
+    return str(uuid.uuid5(ID_NAMESPACE, f"{video_id}/{run_id}/{index}"))
+
+
+class IndexedModel(BaseModel):
+    """An embedding model that has shots in the store: its vectors are only compared with its
+    own, and queries are embedded by the model rebuilt from ``spec``."""
+
+    model_id: str
+    dim: int
+    spec: dict[str, str | None] = Field(
+        default_factory=dict, description="How it was loaded: model, pretrained, checkpoint_tag."
+    )
+
+
 class Shot(Span):
     """A semantic shot: contiguous frames inside one scene; its mean embedding is searched."""
 
@@ -204,3 +271,76 @@ class ProgressEvent(BaseModel):
     stage: Stage
     done: float = Field(0.0, description="Seconds of video processed in this stage.")
     total: float | None = Field(None, description="Seconds of video in this file, if known.")
+
+
+# -- search: what is asked, what is found ------------------------------------------------------
+
+
+class SearchQuery(BaseModel):
+    """What was asked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: QueryText | None = None
+    image: Ref | None = Field(None, description="Image file path, or 'bytes:<sha>' for data.")
+    image_weight: float = Field(DEFAULT_IMAGE_WEIGHT, ge=0.0, le=1.0)
+    videos: list[Ref] | None = Field(
+        None, max_length=MAX_LIST_ITEMS, description="Video ids the search is limited to."
+    )
+    after: float | None = Field(None, ge=0, description="Only shots ending after this second.")
+    before: float | None = Field(None, ge=0, description="Only shots starting before this second.")
+    min_score: float | None = None
+    limit: int = Field(DEFAULT_LIMIT, ge=1, le=LIMIT_MAX)
+    per_video: int | None = Field(None, ge=1, description="At most this many hits per video.")
+
+
+class Feedback(BaseModel):
+    """Relevance feedback accumulated along a chain of refinements."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    positive: list[Ref] = Field(default_factory=list)
+    negative: list[Ref] = Field(default_factory=list)
+    text: list[QueryText] = Field(default_factory=list)
+    negative_text: list[QueryText] = Field(default_factory=list)
+
+    def plus(self, other: Feedback) -> Feedback:
+        def join(a: list[str], b: list[str]) -> list[str]:
+            return list(dict.fromkeys([*a, *b]))
+
+        return Feedback(
+            positive=join(self.positive, other.positive),
+            negative=join(self.negative, other.negative),
+            text=join(self.text, other.text),
+            negative_text=join(self.negative_text, other.negative_text),
+        )
+
+
+class SearchHit(BaseModel):
+    """One shot found, with everything needed to show it."""
+
+    rank: int
+    score: float
+    shot: Shot
+    caption: str | None = None
+    explanation: str | None = None
+
+
+class SearchResult(BaseModel):
+    """The answer to a search or a refinement."""
+
+    search_id: str
+    parent_id: str | None = None
+    model_id: str
+    query: SearchQuery
+    feedback: Feedback = Field(default_factory=Feedback)
+    hits: list[SearchHit]
+    no_good_match: bool | None = Field(
+        description="True when even the best hit scores well below what searches of this kind "
+        "typically reach in this collection; null while that is still being learned."
+    )
+    typical_top_score: float | None = Field(
+        None, description="The collection's typical best score for this kind of query."
+    )
+    note: str | None = None
+    created_at: datetime

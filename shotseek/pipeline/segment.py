@@ -12,7 +12,9 @@ Input: the frame embeddings of one video (N × D, L2-normalised) and their times
    a short run, so a dissolve gives one boundary, not several.
 3. **Shots** (fine grouping): inside each scene, agglomerative clustering with a connectivity
    constraint that only joins neighbours in time, cut at ``shot_threshold``: every shot is a
-   contiguous run of frames.
+   contiguous run of frames. A shot shorter than ``min_shot_seconds`` (the blended frames of a
+   dissolve between two real shots) is merged into the neighbour it resembles most, the same
+   smoothing scenes get.
 4. **Shot embeddings**: the L2-normalised mean of the shot's frame embeddings; the keyframe is
    the frame nearest to it.
 
@@ -28,6 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import sparse
 from sklearn.cluster import AgglomerativeClustering
 
+from shotseek.pipeline.models import Shot, Span, shot_id_for
+
 #: Above this many items, classes are clustered on runs of near-identical frames.
 MAX_CLUSTER_ITEMS = 3000
 #: Consecutive frames at least this similar (cosine) form one run before class clustering.
@@ -42,6 +46,7 @@ class SegmentParams(BaseModel):
     class_threshold: float = Field(gt=0, lt=2)
     min_scene_seconds: float = Field(ge=0)
     shot_threshold: float = Field(gt=0, lt=2)
+    min_shot_seconds: float = Field(0.0, ge=0)
 
 
 @dataclass(frozen=True)
@@ -127,16 +132,16 @@ def _renumber(labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def diarize(
-    labels: np.ndarray, times: np.ndarray, end_time: float, vectors: np.ndarray, min_seconds: float
-) -> list[SceneRun]:
-    """Scenes: runs of equal class labels with runs shorter than ``min_seconds`` merged away."""
-    runs: list[list[int]] = []  # [start, end, class]
-    for i, lab in enumerate(labels.tolist()):
-        if runs and runs[-1][2] == lab:
-            runs[-1][1] = i + 1
-        else:
-            runs.append([i, i + 1, lab])
+def _merge_short_runs(
+    runs: list[list[int]],
+    times: np.ndarray,
+    end_time: float,
+    vectors: np.ndarray,
+    min_seconds: float,
+) -> list[list[int]]:
+    """Merge the shortest run under ``min_seconds`` into the neighbour whose mean embedding it
+    resembles most, until none is left. A run is ``[start, end, label]``; neighbours that end
+    up with the same label become one run (a label of -1 never joins)."""
 
     def seconds(r: list[int]) -> float:
         stop = times[r[1]] if r[1] < len(times) else end_time
@@ -145,6 +150,7 @@ def diarize(
     def mean(r: list[int]) -> np.ndarray:
         return _normalise(vectors[r[0] : r[1]].mean(0))
 
+    runs = [list(r) for r in runs]
     while len(runs) > 1:
         lengths = [seconds(r) for r in runs]
         i = int(np.argmin(lengths))
@@ -156,14 +162,27 @@ def diarize(
         into = runs[target]
         into[0], into[1] = min(into[0], run[0]), max(into[1], run[1])
         del runs[i]
-        # neighbours that now share a class become one run
         merged: list[list[int]] = []
         for r in runs:
-            if merged and merged[-1][2] == r[2]:
+            if merged and merged[-1][2] == r[2] and r[2] != -1:
                 merged[-1][1] = r[1]
             else:
                 merged.append(r)
         runs = merged
+    return runs
+
+
+def diarize(
+    labels: np.ndarray, times: np.ndarray, end_time: float, vectors: np.ndarray, min_seconds: float
+) -> list[SceneRun]:
+    """Scenes: runs of equal class labels with runs shorter than ``min_seconds`` merged away."""
+    runs: list[list[int]] = []  # [start, end, class]
+    for i, lab in enumerate(labels.tolist()):
+        if runs and runs[-1][2] == lab:
+            runs[-1][1] = i + 1
+        else:
+            runs.append([i, i + 1, lab])
+    runs = _merge_short_runs(runs, times, end_time, vectors, min_seconds)
     return [SceneRun(r[0], r[1], r[2]) for r in runs]
 
 
@@ -200,8 +219,12 @@ def analyse(
     shots: list[ShotRun] = []
     shot_vectors = []
     for si, scene in enumerate(scenes):
-        for a, b in split_shots(vectors[scene.start : scene.end], params.shot_threshold):
-            start, end = scene.start + a, scene.start + b
+        runs = [
+            [scene.start + a, scene.start + b, -1]
+            for a, b in split_shots(vectors[scene.start : scene.end], params.shot_threshold)
+        ]
+        runs = _merge_short_runs(runs, times, end_time, vectors, params.min_shot_seconds)
+        for start, end, _ in runs:
             mean = _normalise(vectors[start:end].mean(0))
             keyframe = start + int(np.argmax(vectors[start:end] @ mean))
             shots.append(ShotRun(start, end, si, scene.klass, keyframe))
@@ -213,3 +236,44 @@ def analyse(
         shots=shots,
         shot_vectors=np.stack(shot_vectors).astype(np.float32),
     )
+
+
+def shot_spans(structure: Structure, times: np.ndarray, end_time: float) -> list[Span]:
+    """Each shot's span in seconds: from its first frame's time to the next shot's first frame
+    (the last shot ends at ``end_time``)."""
+    spans = []
+    for run in structure.shots:
+        end = float(times[run.end]) if run.end < len(times) else end_time
+        spans.append(Span(start=float(times[run.start]), end=end))
+    return spans
+
+
+def to_shots(
+    structure: Structure,
+    times: np.ndarray,
+    end_time: float,
+    *,
+    video_id: str,
+    run_id: str,
+    path: str,
+    thumbnails: list[str],
+) -> list[Shot]:
+    """The structure (frame indices) as stored shots (times, ids, thumbnails)."""
+    return [
+        Shot(
+            shot_id=shot_id_for(video_id, run_id, i),
+            video_id=video_id,
+            path=path,
+            index=i,
+            start=span.start,
+            end=span.end,
+            scene=run.scene,
+            class_index=run.klass,
+            keyframe_time=float(times[run.keyframe]),
+            thumbnail=thumb,
+            frame_count=run.end - run.start,
+        )
+        for i, (run, span, thumb) in enumerate(
+            zip(structure.shots, shot_spans(structure, times, end_time), thumbnails)
+        )
+    ]

@@ -29,31 +29,13 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 
 from shotseek.pipeline.config import Settings
-from shotseek.pipeline.errors import ShotseekError
-from shotseek.pipeline.models import Shot, VideoRecord
+from shotseek.pipeline.errors import StoreMismatchError, StoreUnavailableError, VideoNotFoundError
+from shotseek.pipeline.models import ID_NAMESPACE, IndexedModel, Shot, VideoRecord
 
 log = logging.getLogger(__name__)
 
 VECTOR = "clip"
 _BATCH = 256
-_SHOT_NAMESPACE = uuid.UUID("5f0c1e3a-8d2b-4c6e-9a1f-3b7d2e4c6a80")
-
-
-class StoreUnavailableError(ShotseekError):
-    """The store cannot be opened or reached."""
-
-
-class StoreMismatchError(ShotseekError):
-    """The store holds something that does not fit the request (model, dimension)."""
-
-
-class VideoNotFoundError(ShotseekError):
-    """No indexed video matches the reference."""
-
-
-def shot_id_for(video_id: str, run_id: str, index: int) -> str:
-    """Deterministic shot id: uuid5 of video, run and position."""
-    return str(uuid.uuid5(_SHOT_NAMESPACE, f"{video_id}/{run_id}/{index}"))
 
 
 def _slug(model_id: str) -> str:
@@ -137,41 +119,20 @@ class ShotStore:
     def videos_collection(model_id: str) -> str:
         return f"videos_{_slug(model_id)}"
 
-    def models(self) -> dict[str, int]:
-        """The embedding models that have a collection here: model id → dimension."""
-        found: dict[str, int] = {}
+    def models(self) -> dict[str, IndexedModel]:
+        """The embedding models that have shots here, with their dimension and how each was
+        loaded, read in one pass over the collections."""
+        found: dict[str, IndexedModel] = {}
         for col in self.client.get_collections().collections:
             if not col.name.startswith("shots_"):
                 continue
             meta = self.client.get_collection(col.name).config.metadata or {}
             if "model_id" in meta:
-                found[str(meta["model_id"])] = int(meta["dim"])
+                model_id = str(meta["model_id"])
+                found[model_id] = IndexedModel(
+                    model_id=model_id, dim=int(meta["dim"]), spec=dict(meta.get("spec") or {})
+                )
         return found
-
-    def pick_model(self, configured: str | None) -> str:
-        """The model whose shots a reader should use: the only one, or the configured one."""
-        known = self.models()
-        if not known:
-            raise VideoNotFoundError(
-                f"the store at {self.location} is empty: index some footage first "
-                "(shotseek index <files or folders>)"
-            )
-        if len(known) == 1:
-            return next(iter(known))
-        if configured in known:
-            return configured
-        listing = ", ".join(sorted(known))
-        raise StoreMismatchError(
-            f"the store holds shots of several models ({listing}) and the configured model "
-            f"{configured!r} is not one of them; choose one with --model/--pretrained "
-            "(SHOTSEEK_MODEL, SHOTSEEK_PRETRAINED)"
-        )
-
-    def model_spec(self, model_id: str) -> dict:
-        """How the model of a collection was loaded (model, pretrained, checkpoint_tag)."""
-        self._require(model_id)
-        meta = self.client.get_collection(self.shots_collection(model_id)).config.metadata or {}
-        return dict(meta.get("spec") or {})
 
     def ensure_collections(self, model_id: str, dim: int, spec: dict | None = None) -> None:
         """Create the model's collections if needed; check model id and dimension if not."""
@@ -213,7 +174,7 @@ class ShotStore:
     # -- videos ------------------------------------------------------------------------------
 
     def _video_point_id(self, video_id: str) -> str:
-        return str(uuid.uuid5(_SHOT_NAMESPACE, f"video/{video_id}"))
+        return str(uuid.uuid5(ID_NAMESPACE, f"video/{video_id}"))
 
     def _put_video(self, record: VideoRecord) -> None:
         point = models.PointStruct(

@@ -6,6 +6,7 @@ JSON and nothing else); logs and progress go to stderr.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -17,8 +18,16 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from shotseek.pipeline.config import Settings
+from shotseek.pipeline.config import (
+    DEFAULT_IMAGE_WEIGHT,
+    DEFAULT_LIMIT,
+    FPS_MAX,
+    FPS_MIN,
+    LIMIT_MAX,
+    Settings,
+)
 from shotseek.pipeline.errors import ShotseekError
+from shotseek.pipeline.models import validation_message
 
 app = typer.Typer(
     name="shotseek",
@@ -58,15 +67,7 @@ def _settings(**overrides: Any) -> Settings:
     try:
         return Settings().merged(**overrides)
     except ValueError as exc:  # pydantic ValidationError is a ValueError
-        raise ShotseekError(_validation_message(exc)) from exc
-
-
-def _validation_message(exc: Exception) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        parts = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors()]
-        return "invalid setting: " + "; ".join(parts)
-    return str(exc)
+        raise ShotseekError(f"invalid setting: {validation_message(exc)}") from exc
 
 
 def _print_json(value: Any) -> None:
@@ -80,6 +81,23 @@ def _print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
+def _command(*args: Any, **kwargs: Any):
+    """``app.command`` whose user errors become one clear line on stderr and exit code 2."""
+
+    def register(fn):
+        @functools.wraps(fn)
+        def run(*a: Any, **kw: Any):
+            try:
+                return fn(*a, **kw)
+            except ShotseekError as exc:
+                err.print(f"[red]error[/red]: {exc}", highlight=False)
+                raise typer.Exit(2) from exc
+
+        return app.command(*args, **kwargs)(run)
+
+    return register
+
+
 @app.callback()
 def _main(
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More logs.")] = 0,
@@ -91,7 +109,10 @@ def _main(
 
 
 FpsOpt = Annotated[
-    float | None, typer.Option("--fps", help="Frames sampled per second [env SHOTSEEK_FPS].")
+    float | None,
+    typer.Option(
+        "--fps", min=FPS_MIN, max=FPS_MAX, help="Frames sampled per second [env SHOTSEEK_FPS]."
+    ),
 ]
 
 
@@ -101,7 +122,7 @@ def _open_store(settings: Settings):
     return ShotStore(settings)
 
 
-@app.command()
+@_command()
 def index(
     paths: Annotated[list[Path], typer.Argument(help="Video files and folders (recursive).")],
     fps: FpsOpt = None,
@@ -168,7 +189,7 @@ def index(
         raise typer.Exit(1)
 
 
-@app.command()
+@_command()
 def videos(
     model: ModelOpt = None,
     pretrained: PretrainedOpt = None,
@@ -198,7 +219,7 @@ def videos(
     out.print(table)
 
 
-@app.command()
+@_command()
 def structure(
     video: Annotated[str, typer.Argument(help="Video id (or prefix), path or file name.")],
     model: ModelOpt = None,
@@ -274,7 +295,7 @@ def _print_result(result) -> None:
     )
 
 
-@app.command()
+@_command()
 def search(
     text: Annotated[str | None, typer.Argument(help="What to find, in words.")] = None,
     image: Annotated[Path | None, typer.Option("--image", help="A still to match.")] = None,
@@ -286,7 +307,7 @@ def search(
             max=1.0,
             help="With text and an image: the image's share of the query (0..1).",
         ),
-    ] = 0.5,
+    ] = DEFAULT_IMAGE_WEIGHT,
     video: Annotated[
         list[str] | None,
         typer.Option("--video", help="Only this video (id, path or file name); repeatable."),
@@ -301,7 +322,7 @@ def search(
         str | None, typer.Option("--before", help="Only shots starting before this time.")
     ] = None,
     min_score: Annotated[float | None, typer.Option("--min-score")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=500)] = 10,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=LIMIT_MAX)] = DEFAULT_LIMIT,
     per_video: Annotated[
         int | None, typer.Option("--per-video", min=1, help="At most this many hits per video.")
     ] = None,
@@ -310,8 +331,7 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search shots by text, by image, or both."""
-    from shotseek.pipeline.models import parse_timecode
-    from shotseek.pipeline.search import SearchQuery
+    from shotseek.pipeline.models import SearchQuery, parse_timecode
     from shotseek.pipeline.search import search as run_search
 
     settings = _settings(model=model, pretrained=pretrained)
@@ -328,7 +348,7 @@ def search(
             per_video=per_video,
         )
     except ValueError as exc:
-        raise ShotseekError(_validation_message(exc)) from exc
+        raise ShotseekError(validation_message(exc)) from exc
     with _open_store(settings) as store:
         result = run_search(settings, store, query)
     if as_json:
@@ -337,7 +357,7 @@ def search(
         _print_result(result)
 
 
-@app.command()
+@_command()
 def refine(
     search_id: Annotated[str, typer.Argument(help="The id printed with a search.")],
     positive: Annotated[
@@ -355,7 +375,7 @@ def refine(
         list[str] | None,
         typer.Option("--not", help="Words for what you do not want (e.g. 'crowd')."),
     ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, max=500)] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, max=LIMIT_MAX)] = None,
     include_judged: Annotated[
         bool, typer.Option("--include-judged", help="Also return the shots already marked.")
     ] = False,
@@ -383,7 +403,7 @@ def refine(
         _print_result(result)
 
 
-@app.command()
+@_command()
 def serve(
     http: Annotated[bool, typer.Option("--http", help="Streamable HTTP instead of stdio.")] = False,
     host: Annotated[str, typer.Option(help="HTTP address to bind.")] = "127.0.0.1",
@@ -404,16 +424,18 @@ def serve(
     """
     import os
 
-    from shotseek.server.http_auth import BearerTokenMiddleware, is_loopback
-    from shotseek.server.mcp_app import SharedContext, create_server
+    from shotseek.server.http_auth import is_loopback
 
     roots = os.pathsep.join(str(p.expanduser().resolve()) for p in media_root or [])
-    settings = _settings(media_roots=roots or None)
+    settings = _settings(media_roots=roots or None)  # a bad setting stops us before any import
     if http and not settings.token and not is_loopback(host):
         raise ShotseekError(
             f"refusing to serve HTTP on {host} without a token: set SHOTSEEK_TOKEN (clients then "
             "send 'Authorization: Bearer <token>'), or bind 127.0.0.1"
         )
+    from shotseek.server.http_auth import BearerTokenMiddleware, transport_security
+    from shotseek.server.mcp_app import SharedContext, create_server
+
     if not settings.media_root_paths:
         err.print(
             "note: no media roots configured (--media-root / SHOTSEEK_MEDIA_ROOTS): "
@@ -427,7 +449,13 @@ def serve(
             return
         import uvicorn
 
-        app_ = server.streamable_http_app(host=host)
+        context = shared.get()  # one clear line now, not a traceback per request later
+        if context.unavailable:
+            raise ShotseekError(context.unavailable)
+        app_ = server.streamable_http_app(
+            host=host,
+            transport_security=transport_security(host, port, settings.allowed_host_names),
+        )
         if settings.token:
             app_ = BearerTokenMiddleware(app_, settings.token)
         err.print(
@@ -439,7 +467,7 @@ def serve(
         shared.close()
 
 
-@app.command()
+@_command()
 def probe(
     videos: Annotated[list[Path], typer.Argument(help="Video files to check.")],
     as_json: JsonOpt = False,
@@ -472,10 +500,10 @@ def probe(
         raise typer.Exit(1)
 
 
-@app.command()
+@_command()
 def sample(
     video: Annotated[Path, typer.Argument(help="Video file.")],
-    fps: Annotated[float | None, typer.Option(help="Frames per second to sample.")] = None,
+    fps: FpsOpt = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Write the frames as JPEG files here.")
     ] = None,
@@ -514,7 +542,7 @@ def sample(
     err.print(f"{len(rows)} frames sampled at {settings.fps:g} fps")
 
 
-@app.command()
+@_command()
 def models(
     name: Annotated[str | None, typer.Argument(help="Only models containing this text.")] = None,
     as_json: JsonOpt = False,
@@ -536,7 +564,7 @@ def models(
         out.print(f"{row['model']:<40} {row['pretrained']}{mark}", highlight=False)
 
 
-@app.command("check-model")
+@_command("check-model")
 def check_model(
     model: ModelOpt = None,
     pretrained: PretrainedOpt = None,
@@ -565,7 +593,7 @@ def check_model(
             out.print(f"{key:<10} {value}", highlight=False)
 
 
-@app.command()
+@_command()
 def config(as_json: JsonOpt = False) -> None:
     """Show the effective settings (defaults + SHOTSEEK_* environment variables)."""
     settings = _settings()
