@@ -19,6 +19,7 @@ import numpy as np
 
 from shotseek.pipeline.config import Settings
 from shotseek.pipeline.encoder import create_encoder
+from shotseek.pipeline.index import segment_params
 from shotseek.pipeline.segment import SegmentParams, analyse
 from shotseek.pipeline.video import sample_frames
 from tests.kit.footage import random_footage, standard_footage
@@ -92,8 +93,8 @@ def main() -> None:
     )
     for ct in (0.1, 0.2, 0.3, 0.4, 0.5):
         for st in (0.05, 0.1, 0.15, 0.2, 0.3):
-            params = SegmentParams(
-                class_threshold=ct, min_scene_seconds=defaults.min_scene_seconds, shot_threshold=st
+            params = segment_params(defaults).model_copy(
+                update={"class_threshold": ct, "shot_threshold": st}
             )
             r = score(videos, params, args.fps)
             mark = (
@@ -106,6 +107,18 @@ def main() -> None:
                 f"{r['shots_per_segment']:9.2f} {r['shots_per_minute']:9.1f} "
                 f"{r['recurring_same_class']:9.3f}{mark}"
             )
+    print(
+        f"\nminimum shot length, default thresholds:\n{'min_shot_s':>10} {'recall':>7} "
+        f"{'precision':>9} {'shots/seg':>9}"
+    )
+    for min_shot in (0.0, 0.5, 1.0, 1.5, 2.0):
+        params = segment_params(defaults).model_copy(update={"min_shot_seconds": min_shot})
+        r = score(videos, params, args.fps)
+        mark = "  <- default" if min_shot == defaults.min_shot_seconds else ""
+        print(
+            f"{min_shot:10.1f} {r['recall']:7.3f} {r['precision']:9.3f} "
+            f"{r['shots_per_segment']:9.2f}{mark}"
+        )
 
 
 if __name__ == "__main__":

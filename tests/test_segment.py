@@ -111,7 +111,9 @@ def test_long_videos_are_clustered_in_bounded_memory():
     labels = np.repeat(np.arange(60) % 6, 100)  # 6000 frames, 60 scenes of 50 s at 2 fps
     vectors = _unit(centres[labels] + 0.02 * rng.normal(size=(6000, 32)))
     times = np.arange(6000) * 0.5
-    params = SegmentParams(class_threshold=0.3, min_scene_seconds=2.0, shot_threshold=0.15)
+    params = SegmentParams(
+        class_threshold=0.3, min_scene_seconds=2.0, shot_threshold=0.15, min_shot_seconds=0.0
+    )
     structure = analyse(vectors, times, 3000.0, params)
     assert structure.n_classes == 6
     assert len(structure.scenes) == 60

@@ -267,10 +267,6 @@ class ClipEncoder:
         self.input_dtype = _input_dtype(model)
         self.dim = int(self._text_batch(["a"]).shape[1])
         self._pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
-        #: Queries are encoded on one long-lived thread: torch's OpenMP team belongs to the
-        #: thread that calls it, so a query arriving on a fresh server worker thread would
-        #: otherwise pay for a new team (see ``bench/bench_query_latency.py``).
-        self._query_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clip-query")
 
     def __repr__(self) -> str:
         where = f"device={self.device}, {self.precision}"
@@ -335,14 +331,12 @@ class ClipEncoder:
         return np.concatenate(out) if out else np.zeros((0, self.dim), dtype=np.float32)
 
     def encode_text(self, text: str) -> np.ndarray:
-        """One D-vector, L2-normalised (a query: encoded on the query thread)."""
-        return self._query_thread.submit(self._text_batch, [text]).result()[0]
+        """One D-vector, L2-normalised."""
+        return self._text_batch([text])[0]
 
     def encode_query_image(self, image: ImageLike) -> np.ndarray:
-        """One image query's D-vector, L2-normalised, encoded on the query thread."""
-        return self._query_thread.submit(
-            lambda: self._image_batch(self._prepare(image).unsqueeze(0))[0]
-        ).result()
+        """One image's D-vector, L2-normalised, without the batch machinery of indexing."""
+        return self._image_batch(self._prepare(image).unsqueeze(0))[0]
 
 
 def _input_dtype(model: torch.nn.Module) -> torch.dtype:

@@ -46,7 +46,7 @@ class SegmentParams(BaseModel):
     class_threshold: float = Field(gt=0, lt=2)
     min_scene_seconds: float = Field(ge=0)
     shot_threshold: float = Field(gt=0, lt=2)
-    min_shot_seconds: float = Field(0.0, ge=0)
+    min_shot_seconds: float = Field(ge=0)
 
 
 @dataclass(frozen=True)
