@@ -25,3 +25,25 @@ def test_flags_override_environment_and_none_means_not_given(monkeypatch):
 def test_out_of_range_values_are_refused():
     with pytest.raises(ValueError, match="fps"):
         Settings().merged(fps=0)
+
+
+def test_secrets_are_never_printed(monkeypatch):
+    """`shotseek config` (text and JSON) and a settings repr hide the token and the API key."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from shotseek.server.cli import app
+
+    token, key = "tok-" + "x" * 20 + "-visible", "key-qdrant-visible"
+    monkeypatch.setenv("SHOTSEEK_TOKEN", token)
+    monkeypatch.setenv("SHOTSEEK_QDRANT_API_KEY", key)
+    runner = CliRunner()
+    for args in (["config"], ["config", "--json"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert token not in result.output and key not in result.output
+    assert json.loads(runner.invoke(app, ["config", "--json"]).stdout)["token"] == "**********"
+    settings = Settings().merged(fps=3.0)  # a copy keeps the secret, still hidden
+    assert settings.token.get_secret_value() == token
+    assert token not in repr(settings) and key not in str(settings)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: CLIP ViT-L-14 (768-D), as in the seed system. Of open_clip's ViT-L-14 weights, MetaCLIP
@@ -69,7 +69,9 @@ class Settings(BaseSettings):
             "<data_dir>/qdrant, for one process at a time and up to about 20,000 shots."
         ),
     )
-    qdrant_api_key: str | None = Field(None, description="API key for the Qdrant server.")
+    qdrant_api_key: SecretStr | None = Field(
+        None, description="API key for the Qdrant server (never printed or logged)."
+    )
 
     # Sampling
     fps: float = Field(
@@ -159,7 +161,7 @@ class Settings(BaseSettings):
             "':' (';' on Windows). Nothing outside them is ever opened. Empty: none."
         ),
     )
-    token: str | None = Field(
+    token: SecretStr | None = Field(
         None,
         description=(
             f"Bearer token the HTTP MCP server requires (mandatory off loopback); at least "
@@ -189,10 +191,11 @@ class Settings(BaseSettings):
 
     @field_validator("token")
     @classmethod
-    def _token_long_enough(cls, value: str | None) -> str | None:
-        if value is not None and len(value.strip()) < MIN_TOKEN_CHARS:
+    def _token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        text = value.get_secret_value().strip() if value is not None else None
+        if text is not None and len(text) < MIN_TOKEN_CHARS:
             raise ValueError(
-                f"the token is {'blank' if not value.strip() else 'too short'}: use at least "
+                f"the token is {'blank' if not text else 'too short'}: use at least "
                 f"{MIN_TOKEN_CHARS} characters (e.g. SHOTSEEK_TOKEN=$(openssl rand -hex 24)), "
                 "or unset it"
             )

@@ -77,7 +77,10 @@ class ShotStore:
         self.location = settings.store_location
         try:
             if settings.qdrant_url:
-                client = QdrantClient(url=settings.qdrant_url, api_key=settings.qdrant_api_key)
+                key = settings.qdrant_api_key
+                client = QdrantClient(
+                    url=settings.qdrant_url, api_key=key.get_secret_value() if key else None
+                )
                 client.get_collections()  # fail now, not mid-run
             else:
                 folder = Path(self.location)

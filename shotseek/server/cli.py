@@ -457,7 +457,7 @@ def serve(
             transport_security=transport_security(host, port, settings.allowed_host_names),
         )
         if settings.token:
-            app_ = BearerTokenMiddleware(app_, settings.token)
+            app_ = BearerTokenMiddleware(app_, settings.token.get_secret_value())
         err.print(
             f"shotseek MCP server on http://{host}:{port}/mcp"
             f"{' (bearer token required)' if settings.token else ''}"
