@@ -46,7 +46,7 @@ from shotseek.pipeline.config import (
     MCP_LIMIT_MAX,
     Settings,
 )
-from shotseek.pipeline.errors import MediaAccessError, QueryError, ShotseekError
+from shotseek.pipeline.errors import QueryError, ShotseekError
 from shotseek.pipeline.jobs import IndexJob, IndexJobs
 from shotseek.pipeline.media import confine
 from shotseek.pipeline.models import (
@@ -616,7 +616,7 @@ async def video_structure_resource(video: str, ctx: Context[SharedContext, Any])
     def read() -> str:
         try:
             return catalog.video_structure(app.store, app.settings, video).model_dump_json()
-        except (ShotseekError, MediaAccessError) as exc:
+        except ShotseekError as exc:
             raise ResourceError(str(exc)) from exc
 
     return await anyio.to_thread.run_sync(read)
