@@ -283,6 +283,17 @@ def test_stdio_subprocess_speaks_only_protocol_on_stdout(tmp_path, media):
     assert found.structured_content["hits"][0]["shot"]["start"] == 4.0
 
 
+def _serve_once(env: dict, *args: str) -> subprocess.CompletedProcess:
+    """`shotseek serve ARGS` run to its end (these servers are expected to refuse to start)."""
+    return subprocess.run(
+        [sys.executable, "-m", "shotseek", "serve", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -325,13 +336,7 @@ def test_http_subprocess_requires_the_bearer_token(tmp_path, media):
 def test_http_off_loopback_without_a_token_is_refused(tmp_path):
     env = {**_env(tmp_path, tmp_path)}
     env.pop("SHOTSEEK_TOKEN", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "shotseek", "serve", "--http", "--host", "0.0.0.0"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = _serve_once(env, "--http", "--host", "0.0.0.0")
     assert proc.returncode == 2
     assert "without a token" in proc.stderr and "SHOTSEEK_TOKEN" in proc.stderr
 
@@ -603,13 +608,7 @@ def test_a_locked_store_reaches_the_stdio_client_as_a_clear_error(tmp_path):
         assert result.is_error
         assert "in use by another shotseek process" in result.content[0].text
 
-        http = subprocess.run(
-            [sys.executable, "-m", "shotseek", "serve", "--http", "--port", str(_free_port())],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        http = _serve_once(env, "--http", "--port", str(_free_port()))
         assert http.returncode == 2
         assert "in use by another shotseek process" in http.stderr
         assert "Traceback" not in http.stderr
@@ -650,12 +649,6 @@ def test_loopback_binds_check_host_and_origin(tmp_path):
 @pytest.mark.parametrize("token", ["", "   ", "short-token"])
 def test_a_weak_token_is_refused_at_start(tmp_path, token):
     env = {**_env(tmp_path, tmp_path), "SHOTSEEK_TOKEN": token}
-    proc = subprocess.run(
-        [sys.executable, "-m", "shotseek", "serve", "--http"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = _serve_once(env, "--http")
     assert proc.returncode == 2
     assert "token" in proc.stderr and "at least 16 characters" in proc.stderr
