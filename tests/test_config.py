@@ -47,3 +47,11 @@ def test_secrets_are_never_printed(monkeypatch):
     settings = Settings().merged(fps=3.0)  # a copy keeps the secret, still hidden
     assert settings.token.get_secret_value() == token
     assert token not in repr(settings) and key not in str(settings)
+
+
+def test_every_setting_is_documented_in_the_readme():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [f for f in Settings.model_fields if f"| `SHOTSEEK_{f.upper()}` |" not in readme]
+    assert not missing, f"add these to the README's settings table: {missing}"

@@ -151,6 +151,22 @@ class Settings(BaseSettings):
             "blended frames of a dissolve otherwise make a sliver shot)."
         ),
     )
+    cut_threshold: float = Field(
+        3.0,
+        ge=0,
+        le=50,
+        description=(
+            "Camera cuts, found on every decoded frame: how many times larger than its "
+            "neighbours' a frame's change of picture must be (PySceneDetect's adaptive "
+            "threshold). Lower finds more cuts; 0 turns cut detection off."
+        ),
+    )
+    cut_min_shot_seconds: float = Field(
+        0.4,
+        ge=0,
+        le=60,
+        description="Shortest camera shot: a cut closer than this to the previous one is ignored.",
+    )
     thumbnail_width: int = Field(480, ge=64, le=1920, description="Width of shot thumbnails.")
 
     # MCP server

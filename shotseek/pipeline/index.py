@@ -8,7 +8,9 @@ in its own module:
 1. ``probe`` — :func:`shotseek.pipeline.video.probe` validates the file before any work;
 2. :func:`check_existing` — skip a file indexed with the same model and settings, or record
    that it moved;
-3. :func:`embed_frames` — sample and encode, streaming (frames are dropped once embedded);
+3. :func:`embed_frames` — sample and encode, streaming (frames are dropped once embedded),
+   while every decoded frame goes past the camera-cut detector; a camera shot too short to
+   hold a sample gets its middle frame embedded;
 4. ``analyse`` — :func:`shotseek.pipeline.segment.analyse`: classes → scenes → shots;
 5. ``thumbnails`` — :func:`shotseek.pipeline.thumbnails.write_thumbnails`, then
    :func:`shotseek.pipeline.segment.to_shots` turns the structure into stored shots;
@@ -24,7 +26,8 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,9 +35,11 @@ import numpy as np
 
 from shotseek.pipeline import thumbnails
 from shotseek.pipeline.config import Settings
+from shotseek.pipeline.cuts import CutDetector
 from shotseek.pipeline.encoder import ClipEncoder, get_encoder
 from shotseek.pipeline.errors import ShotseekError, VideoOpenError
 from shotseek.pipeline.models import (
+    CameraBoundary,
     IndexOutcome,
     IndexReport,
     ProgressEvent,
@@ -44,12 +49,12 @@ from shotseek.pipeline.models import (
 )
 from shotseek.pipeline.segment import SegmentParams, analyse, to_shots
 from shotseek.pipeline.store import ShotStore
-from shotseek.pipeline.video import probe, sample_frames
+from shotseek.pipeline.video import FrameSampler, frames_at, probe
 
 log = logging.getLogger(__name__)
 
 #: Bumped when a change to the pipeline changes what an index run produces.
-PIPELINE_VERSION = 2
+PIPELINE_VERSION = 3
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .wmv .flv .mpg .mpeg .m2v .ts .mts .m2ts .mxf .3gp .ogv "
     ".dv .vob".split()
@@ -91,6 +96,7 @@ def settings_key(settings: Settings, model_id: str) -> str:
         "fps": settings.fps,
         "short_side": settings.frame_short_side,
         "segment": segment_params(settings).model_dump(),
+        "cuts": [settings.cut_threshold, settings.cut_min_shot_seconds],
         "thumbnail_width": settings.thumbnail_width,
     }
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
@@ -157,19 +163,41 @@ def check_existing(
     return existing, f"already indexed as {existing.path} (moved or renamed): path updated"
 
 
+@dataclass(frozen=True)
+class Embedded:
+    """What :func:`embed_frames` learnt of one video."""
+
+    vectors: np.ndarray  # N × D, one per sample, in time order
+    times: np.ndarray  # N sample times (seconds, presentation times of real frames)
+    end_time: float  # where the stream ends
+    cuts: list[CameraBoundary]  # camera boundaries found on every decoded frame
+
+
 def embed_frames(
-    path: Path, settings: Settings, encoder: ClipEncoder, report: _Reporter
-) -> tuple[np.ndarray, np.ndarray]:
-    """Sample the video and embed the samples, streaming: (N × D vectors, N times)."""
+    path: Path,
+    info: VideoInfo,
+    settings: Settings,
+    encoder: ClipEncoder,
+    report: Callable[[Stage, float], None] = lambda stage, done: None,
+) -> Embedded:
+    """Sample the video and embed the samples, streaming, while every decoded frame goes past
+    the cut detector; then embed the middle frame of each camera shot no sample fell in."""
+    detector = CutDetector(
+        threshold=settings.cut_threshold,
+        min_shot_seconds=settings.cut_min_shot_seconds,
+        frame_rate=info.average_fps or 0.0,
+    )
+    sampler = FrameSampler(
+        path,
+        settings.fps,
+        short_side=settings.frame_short_side,
+        threads=settings.decode_threads,
+        watcher=detector if detector.enabled else None,
+    )
     times: list[float] = []
 
     def images() -> Iterator[np.ndarray]:
-        for frame in sample_frames(
-            path,
-            settings.fps,
-            short_side=settings.frame_short_side,
-            threads=settings.decode_threads,
-        ):
+        for frame in sampler:
             times.append(frame.time)
             yield frame.image
 
@@ -178,9 +206,41 @@ def embed_frames(
     for batch in encoder.iter_image_batches(images()):
         batches.append(batch)
         report("sample", times[-1])
-    if not batches:
+    if not batches or sampler.end_time is None:
         raise VideoOpenError(path, "yielded no frames to index")
-    return np.concatenate(batches), np.asarray(times)
+    cuts = detector.finish()
+    vectors, sample_times = np.concatenate(batches), np.asarray(times)
+    extra = unsampled_shots(sample_times, cuts, detector.times, sampler.end_time)
+    if extra:
+        images_ = frames_at(path, extra, short_side=settings.frame_short_side)
+        vectors = np.concatenate([vectors, *encoder.iter_image_batches(iter(images_))])
+        sample_times = np.concatenate([sample_times, extra])
+        order = np.argsort(sample_times, kind="stable")
+        vectors, sample_times = vectors[order], sample_times[order]
+    return Embedded(vectors, sample_times, sampler.end_time, cuts)
+
+
+def unsampled_shots(
+    sample_times: np.ndarray,
+    cuts: list[CameraBoundary],
+    frame_times: Sequence[float],
+    end_time: float,
+) -> list[float]:
+    """The time of the middle frame of each camera shot that holds no sample (a shot shorter
+    than the sampling interval), so that it too gets an embedding and can be found."""
+    if not cuts:
+        return []
+    frames = np.asarray(frame_times)
+    bounds = [0.0, *(c.time for c in cuts), end_time]
+    picks = []
+    for a, b in zip(bounds, bounds[1:]):
+        lo = int(np.searchsorted(sample_times, a - 1e-6, side="left"))
+        if lo < len(sample_times) and sample_times[lo] < b - 1e-6:
+            continue  # a sample falls in this shot
+        inside = frames[(frames >= a - 1e-6) & (frames < b - 1e-6)]
+        if len(inside):
+            picks.append(float(inside[len(inside) // 2]))
+    return picks
 
 
 def forget_replaced(store: ShotStore, settings: Settings, record: VideoRecord) -> None:
@@ -248,11 +308,13 @@ def index_video(
             reason=reason,
         )
 
-    vectors, frame_times = embed_frames(path, settings, encoder, report)
-    end_time = max(info.duration, float(frame_times[-1]) + 1.0 / settings.fps)
+    embedded = embed_frames(path, info, settings, encoder, report)
+    frame_times, end_time = embedded.times, embedded.end_time
 
     report("analyse", frame_times[-1])
-    structure = analyse(vectors, frame_times, end_time, segment_params(settings))
+    structure = analyse(
+        embedded.vectors, frame_times, end_time, segment_params(settings), embedded.cuts
+    )
 
     run_id = uuid.uuid4().hex[:12]
     report("thumbnails", frame_times[-1])
@@ -278,7 +340,7 @@ def index_video(
             info,
             settings,
             video_id=video_id,
-            duration=end_time if info.duration <= 0 else info.duration,
+            duration=end_time,
             frame_count=len(frame_times),
             model_id=model_id,
             settings_key=key,
@@ -293,7 +355,7 @@ def index_video(
         thumbnails.drop_run(settings, video_id, run_id)
         raise
     forget_replaced(store, settings, record)
-    report("done", info.duration or end_time)
+    report("done", end_time)
     return IndexOutcome(
         path=str(path),
         status="indexed",

@@ -196,8 +196,24 @@ class IndexedModel(BaseModel):
     )
 
 
+#: How a shot's start was found: the video's start, a camera cut (found on every frame), a
+#: dissolve (one boundary at its middle), or a change of content inside one camera shot (a pan
+#: from sea to town, found on the sampled frames' embeddings).
+BoundaryKind = Literal["start", "cut", "dissolve", "content"]
+
+
+class CameraBoundary(BaseModel):
+    """A boundary between camera shots, at the first frame of the new one."""
+
+    model_config = ConfigDict(frozen=True)
+
+    time: float = Field(ge=0, description="Presentation time of the new shot's first frame.")
+    kind: Literal["cut", "dissolve"]
+
+
 class Shot(Span):
-    """A semantic shot: contiguous frames inside one scene; its mean embedding is searched."""
+    """A shot: a stretch between camera cuts (or content changes) inside one semantic scene;
+    its mean embedding is searched."""
 
     shot_id: str = Field(description="Stable within an index run: uuid5 of video, run, index.")
     video_id: str
@@ -207,7 +223,12 @@ class Shot(Span):
     class_index: int = Field(description="Semantic class of the shot's scene.")
     keyframe_time: float = Field(description="Seconds: the frame nearest the shot's mean.")
     thumbnail: str | None = Field(None, description="Path of the keyframe JPEG.")
-    frame_count: int
+    frame_count: int = Field(description="Sampled frames whose embeddings the shot averages.")
+    boundary: BoundaryKind = Field(
+        "content",
+        description="How the shot's start was found: start, cut, dissolve or content (change "
+        "of content inside one camera shot).",
+    )
 
 
 class SceneInfo(Span):

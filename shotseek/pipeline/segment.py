@@ -10,11 +10,14 @@ Input: the frame embeddings of one video (N × D, L2-normalised) and their times
    smoothing: the shortest run under ``min_scene_seconds`` is merged into the neighbouring run
    it resembles most (mean embedding), until none is left. A dissolve's blended frames form such
    a short run, so a dissolve gives one boundary, not several.
-3. **Shots** (fine grouping): inside each scene, agglomerative clustering with a connectivity
-   constraint that only joins neighbours in time, cut at ``shot_threshold``: every shot is a
-   contiguous run of frames. A shot shorter than ``min_shot_seconds`` (the blended frames of a
-   dissolve between two real shots) is merged into the neighbour it resembles most, the same
-   smoothing scenes get.
+3. **Shots**: every camera boundary (a cut or dissolve found on every decoded frame by
+   :mod:`shotseek.pipeline.cuts`) starts a shot, at that frame's exact time; a scene boundary
+   within one sample of a camera boundary moves onto it. Inside each camera shot, agglomerative
+   clustering with a connectivity constraint that only joins neighbours in time, cut at
+   ``shot_threshold``, may split a long take whose content changes (a pan from sea to town);
+   such a content shot shorter than ``min_shot_seconds`` (the blended frames of a dissolve the
+   cut detector did not see) is merged into the neighbour it resembles most, the same smoothing
+   scenes get. A shot starts at its camera boundary's time, or else at its first sample's.
 4. **Shot embeddings**: the L2-normalised mean of the shot's frame embeddings; the keyframe is
    the frame nearest to it.
 
@@ -23,6 +26,7 @@ Everything is deterministic: the same vectors give the same structure.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from scipy import sparse
 from sklearn.cluster import AgglomerativeClustering
 
-from shotseek.pipeline.models import Shot, Span, shot_id_for
+from shotseek.pipeline.models import BoundaryKind, CameraBoundary, Shot, Span, shot_id_for
 
 #: Above this many items, classes are clustered on runs of near-identical frames.
 MAX_CLUSTER_ITEMS = 3000
@@ -63,6 +67,8 @@ class ShotRun:
     scene: int
     klass: int
     keyframe: int  # frame index nearest to the shot's mean embedding
+    start_time: float  # seconds: the camera boundary's frame, or the first sample's time
+    boundary: BoundaryKind
 
 
 @dataclass(frozen=True)
@@ -197,18 +203,53 @@ def split_shots(vectors: np.ndarray, threshold: float) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1], bounds[1:]))
 
 
+def camera_starts(times: np.ndarray, cuts: Sequence[CameraBoundary]) -> dict[int, CameraBoundary]:
+    """Sample index → the camera boundary just before it (in ``(times[i-1], times[i]]``).
+
+    A camera shot holding no sample has no index of its own: the first of several boundaries
+    between two samples is kept (indexing samples such shots so this does not happen)."""
+    starts: dict[int, CameraBoundary] = {}
+    for cut in sorted(cuts, key=lambda c: c.time):
+        i = int(np.searchsorted(times, cut.time - 1e-6, side="left"))
+        if 0 < i < len(times):
+            starts.setdefault(i, cut)
+    return starts
+
+
+def _snap_scenes(scenes: list[SceneRun], starts: dict[int, CameraBoundary]) -> list[SceneRun]:
+    """Move a scene boundary that lies one sample off a camera boundary onto it: the class
+    change and the cut are the same event, seen at sample and at frame resolution."""
+    bounds = [s.start for s in scenes] + [scenes[-1].end]
+    for k in range(1, len(bounds) - 1):
+        if bounds[k] in starts:
+            continue
+        for j in (bounds[k] - 1, bounds[k] + 1):
+            if j in starts and bounds[k - 1] < j < bounds[k + 1]:
+                bounds[k] = j
+                break
+    return [SceneRun(a, b, s.klass) for s, a, b in zip(scenes, bounds, bounds[1:])]
+
+
 def analyse(
-    vectors: np.ndarray, times: np.ndarray, end_time: float, params: SegmentParams
+    vectors: np.ndarray,
+    times: np.ndarray,
+    end_time: float,
+    params: SegmentParams,
+    cuts: Sequence[CameraBoundary] = (),
 ) -> Structure:
-    """Classes → scenes → shots → shot embeddings for one video's frame embeddings."""
+    """Classes → scenes → shots → shot embeddings for one video's frame embeddings, with the
+    camera boundaries found on every frame (none: shots come from the embeddings alone)."""
     if len(vectors) == 0:
         raise ValueError("no frames to analyse")
     if len(vectors) != len(times):
         raise ValueError(f"{len(vectors)} vectors but {len(times)} times")
     vectors = _normalise(np.asarray(vectors, dtype=np.float32))
     times = np.asarray(times, dtype=np.float64)
+    starts = camera_starts(times, cuts)
     labels = classify(vectors, params.class_threshold)
-    scenes = diarize(labels, times, end_time, vectors, params.min_scene_seconds)
+    scenes = _snap_scenes(
+        diarize(labels, times, end_time, vectors, params.min_scene_seconds), starts
+    )
     # class ids are renumbered so the classes that survived smoothing are 0..K-1
     frame_classes = np.empty(len(vectors), dtype=np.int64)
     for s in scenes:
@@ -219,16 +260,33 @@ def analyse(
     shots: list[ShotRun] = []
     shot_vectors = []
     for si, scene in enumerate(scenes):
-        runs = [
-            [scene.start + a, scene.start + b, -1]
-            for a, b in split_shots(vectors[scene.start : scene.end], params.shot_threshold)
-        ]
-        runs = _merge_short_runs(runs, times, end_time, vectors, params.min_shot_seconds)
-        for start, end, _ in runs:
-            mean = _normalise(vectors[start:end].mean(0))
-            keyframe = start + int(np.argmax(vectors[start:end] @ mean))
-            shots.append(ShotRun(start, end, si, scene.klass, keyframe))
-            shot_vectors.append(mean)
+        edges = [scene.start, *sorted(i for i in starts if scene.start < i < scene.end), scene.end]
+        for first, stop in zip(edges, edges[1:]):  # one camera shot, or its part in this scene
+            runs = [
+                [first + a, first + b, -1]
+                for a, b in split_shots(vectors[first:stop], params.shot_threshold)
+            ]
+            runs = _merge_short_runs(runs, times, end_time, vectors, params.min_shot_seconds)
+            for start, end, _ in runs:
+                mean = _normalise(vectors[start:end].mean(0))
+                keyframe = start + int(np.argmax(vectors[start:end] @ mean))
+                camera = starts.get(start)
+                shots.append(
+                    ShotRun(
+                        start,
+                        end,
+                        si,
+                        scene.klass,
+                        keyframe,
+                        start_time=0.0
+                        if start == 0
+                        else camera.time
+                        if camera
+                        else float(times[start]),
+                        boundary="start" if start == 0 else camera.kind if camera else "content",
+                    )
+                )
+                shot_vectors.append(mean)
     return Structure(
         frame_classes=frame_classes,
         n_classes=int(frame_classes.max()) + 1,
@@ -238,14 +296,11 @@ def analyse(
     )
 
 
-def shot_spans(structure: Structure, times: np.ndarray, end_time: float) -> list[Span]:
-    """Each shot's span in seconds: from its first frame's time to the next shot's first frame
-    (the last shot ends at ``end_time``)."""
-    spans = []
-    for run in structure.shots:
-        end = float(times[run.end]) if run.end < len(times) else end_time
-        spans.append(Span(start=float(times[run.start]), end=end))
-    return spans
+def shot_spans(structure: Structure, end_time: float) -> list[Span]:
+    """Each shot's span in seconds: from its start to the next shot's start (the last shot ends
+    at ``end_time``, where the stream ends)."""
+    starts = [run.start_time for run in structure.shots]
+    return [Span(start=a, end=max(a, b)) for a, b in zip(starts, [*starts[1:], end_time])]
 
 
 def to_shots(
@@ -272,8 +327,9 @@ def to_shots(
             keyframe_time=float(times[run.keyframe]),
             thumbnail=thumb,
             frame_count=run.end - run.start,
+            boundary=run.boundary,
         )
         for i, (run, span, thumb) in enumerate(
-            zip(structure.shots, shot_spans(structure, times, end_time), thumbnails)
+            zip(structure.shots, shot_spans(structure, end_time), thumbnails)
         )
     ]

@@ -16,9 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Protocol
 
 import av
 import av.error
+import cv2
 import numpy as np
 
 from shotseek.pipeline.errors import VideoDecodeError, VideoOpenError
@@ -172,6 +174,148 @@ def probe(path: str | Path) -> VideoInfo:
         )
 
 
+class FrameWatcher(Protocol):
+    """Sees every decoded frame, reduced to a small BGR picture (the cut detector)."""
+
+    def analysis_size(self, width: int, height: int) -> tuple[int, int]:
+        """The (width, height) to reduce frames of this stored size to."""
+        ...
+
+    def feed(self, time: float, image: np.ndarray) -> None:
+        """The next frame in presentation order, and its presentation time."""
+        ...
+
+
+class FrameSampler:
+    """Iterate to get the frames displayed at times 0, 1/fps, 2/fps, … with their exact times.
+
+    For each target time the frame on screen at that instant is chosen (the last one presented at
+    or before it), and its own presentation time is reported. A source frame is yielded at most
+    once, so sampling above the source's rate does not duplicate frames. Frames are scaled so
+    their shorter side is at most ``short_side`` pixels (0: no scaling).
+
+    Every decoded frame (the decoder decodes them all to reach the samples) is also handed,
+    reduced, to ``watcher`` when one is given. Once iteration is over, :attr:`end_time` holds
+    where the stream ends: the last frame's presentation time plus its display duration, never
+    past the header's duration.
+
+    Iterating raises :class:`VideoOpenError` before yielding anything when the file is unusable,
+    and :class:`VideoDecodeError` when the data turns out truncated or corrupt part-way through.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        fps: float = 2.0,
+        *,
+        short_side: int = 448,
+        threads: int = 0,
+        watcher: FrameWatcher | None = None,
+    ) -> None:
+        if not (fps > 0 and math.isfinite(fps)):
+            raise ValueError(f"fps must be a positive number, not {fps}")
+        self.path, self.fps, self.short_side, self.threads = Path(path), fps, short_side, threads
+        self.watcher = watcher
+        self.end_time: float | None = None
+
+    def __iter__(self) -> Iterator[SampledFrame]:
+        path = self.path
+        info = probe(path)
+        interval = 1.0 / self.fps
+        with _open_container(path) as container:
+            stream = _video_stream(container, path)
+            stream.thread_type = "AUTO"
+            stream.codec_context.thread_count = self.threads
+            time_base = stream.time_base
+            start_pts = stream.start_time
+            nominal = 1.0 / info.average_fps if info.average_fps else 0.04
+
+            size: tuple[int, int] | None = None
+            watch_size: tuple[int, int] | None = None
+            rotation = info.rotation
+            next_target = 0.0
+            k = 0  # index of next_target
+            prev: av.VideoFrame | None = None
+            prev_time = 0.0
+            prev_emitted = True
+            last_time = -1.0
+            shown_for = nominal  # display duration of the latest frame
+            emitted = 0
+
+            def emit(frame: av.VideoFrame, t: float) -> SampledFrame:
+                nonlocal size, emitted
+                if size is None:
+                    size = _output_size(frame, stream, self.short_side)
+                sample = SampledFrame(index=emitted, time=t, image=_to_rgb(frame, size, rotation))
+                emitted += 1
+                return sample
+
+            try:
+                for frame in container.decode(stream):
+                    if frame.pts is None:
+                        # No timestamp: assume it follows the previous frame at the nominal rate.
+                        t = last_time + nominal if last_time >= 0 else 0.0
+                    else:
+                        if start_pts is None:
+                            start_pts = frame.pts
+                        t = float((frame.pts - start_pts) * time_base)
+                    if t < -_EPS:
+                        continue  # pre-roll before the first presented frame (edit lists)
+                    t = max(t, 0.0)
+                    if t > last_time:
+                        if last_time >= 0:
+                            shown_for = t - last_time
+                        if frame.duration and time_base is not None:
+                            shown_for = float(frame.duration * time_base)
+                    last_time = max(last_time, t)
+                    if self.watcher is not None:
+                        watch_size = watch_size or self.watcher.analysis_size(
+                            frame.width, frame.height
+                        )
+                        self.watcher.feed(t, _to_bgr_small(frame, watch_size))
+                    if prev is not None and t > next_target + _EPS:
+                        # prev is on screen at next_target (prev_time <= next_target < t).
+                        if not prev_emitted:
+                            yield emit(prev, prev_time)
+                        k = max(k + 1, math.ceil((t - _EPS) / interval))
+                        next_target = k * interval
+                        prev_emitted = True
+                    if prev is None or t > prev_time or prev_emitted:
+                        prev, prev_time, prev_emitted = frame, t, False
+            except av.error.FFmpegError as exc:
+                reached = format_timecode(max(last_time, 0.0))
+                raise VideoDecodeError(
+                    path, f"is corrupt: decoding failed at {reached} ({_reason(exc)})"
+                ) from exc
+
+            if prev is None:
+                raise VideoOpenError(path, "has zero duration: its video stream holds no frames")
+            if not prev_emitted and next_target < prev_time + nominal - _EPS:
+                # The last frame stays on screen for about one frame interval: it is sampled when
+                # the next target time falls within that interval.
+                yield emit(prev, prev_time)
+
+            end = last_time + nominal
+            tolerance = max(TRUNCATION_TOLERANCE_S, 2 * nominal)
+            if info.duration > 0 and end + tolerance < info.duration:
+                raise VideoDecodeError(
+                    path,
+                    f"is truncated: its frames stop at {format_timecode(end)} but its header "
+                    f"says {format_timecode(info.duration)}; re-copy or re-download the file",
+                )
+            self.end_time = stream_end(last_time, shown_for, info.duration)
+
+
+def stream_end(last_time: float, shown_for: float, header_duration: float) -> float:
+    """Where the picture ends: the last frame's time plus how long it is shown, but never past
+    the header's duration (which may include a last frame shown briefly, or audio) unless the
+    header is plainly wrong (shorter than the frames themselves)."""
+    end = last_time + max(shown_for, 0.0)
+    if header_duration > last_time:
+        end = min(end, header_duration)
+    return end
+
+
 def sample_frames(
     path: str | Path,
     fps: float = 2.0,
@@ -179,90 +323,32 @@ def sample_frames(
     short_side: int = 448,
     threads: int = 0,
 ) -> Iterator[SampledFrame]:
-    """Yield the frames displayed at times 0, 1/fps, 2/fps, … with their exact times.
+    """The samples of :class:`FrameSampler`, for callers that need nothing else."""
+    return iter(FrameSampler(path, fps, short_side=short_side, threads=threads))
 
-    For each target time the frame on screen at that instant is chosen (the last one presented at
-    or before it), and its own presentation time is reported. A source frame is yielded at most
-    once, so sampling above the source's rate does not duplicate frames. Frames are scaled so
-    their shorter side is at most ``short_side`` pixels (0: no scaling).
 
-    Raises :class:`VideoOpenError` before yielding anything when the file is unusable, and
-    :class:`VideoDecodeError` when the data turns out truncated or corrupt part-way through.
-    """
-    if not (fps > 0 and math.isfinite(fps)):
-        raise ValueError(f"fps must be a positive number, not {fps}")
-    path = Path(path)
-    info = probe(path)
-    interval = 1.0 / fps
-    with _open_container(path) as container:
-        stream = _video_stream(container, path)
-        stream.thread_type = "AUTO"
-        stream.codec_context.thread_count = threads
-        time_base = stream.time_base
-        start_pts = stream.start_time
-        nominal = 1.0 / info.average_fps if info.average_fps else 0.04
+#: Pixel formats whose planes the frame watcher reads directly (8-bit Y, U, V planes).
+_PLANAR_YUV = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"})
 
-        size: tuple[int, int] | None = None
-        rotation = info.rotation
-        next_target = 0.0
-        k = 0  # index of next_target
-        prev: av.VideoFrame | None = None
-        prev_time = 0.0
-        prev_emitted = True
-        last_time = -1.0
-        emitted = 0
 
-        def emit(frame: av.VideoFrame, t: float) -> SampledFrame:
-            nonlocal size, emitted
-            if size is None:
-                size = _output_size(frame, stream, short_side)
-            sample = SampledFrame(index=emitted, time=t, image=_to_rgb(frame, size, rotation))
-            emitted += 1
-            return sample
+def _plane(plane: av.video.plane.VideoPlane) -> np.ndarray:
+    """A plane's pixels as a (height × width) view, without copying."""
+    rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+    return rows[:, : plane.width]
 
-        try:
-            for frame in container.decode(stream):
-                if frame.pts is None:
-                    # No timestamp: assume it follows the previous frame at the nominal rate.
-                    t = last_time + nominal if last_time >= 0 else 0.0
-                else:
-                    if start_pts is None:
-                        start_pts = frame.pts
-                    t = float((frame.pts - start_pts) * time_base)
-                if t < -_EPS:
-                    continue  # pre-roll before the first presented frame (edit lists)
-                t = max(t, 0.0)
-                last_time = max(last_time, t)
-                if prev is not None and t > next_target + _EPS:
-                    # prev is on screen at next_target (prev_time <= next_target < t).
-                    if not prev_emitted:
-                        yield emit(prev, prev_time)
-                    k = max(k + 1, math.ceil((t - _EPS) / interval))
-                    next_target = k * interval
-                    prev_emitted = True
-                if prev is None or t > prev_time or prev_emitted:
-                    prev, prev_time, prev_emitted = frame, t, False
-        except av.error.FFmpegError as exc:
-            reached = format_timecode(max(last_time, 0.0))
-            raise VideoDecodeError(
-                path, f"is corrupt: decoding failed at {reached} ({_reason(exc)})"
-            ) from exc
 
-        if prev is None:
-            raise VideoOpenError(path, "has zero duration: its video stream holds no frames")
-        if not prev_emitted and next_target < prev_time + nominal - _EPS:
-            # The last frame stays on screen for about one frame interval: it is sampled when
-            # the next target time falls within that interval.
-            yield emit(prev, prev_time)
-
-        end = last_time + nominal
-        tolerance = max(TRUNCATION_TOLERANCE_S, 2 * nominal)
-        if info.duration > 0 and end + tolerance < info.duration:
-            raise VideoDecodeError(
-                path,
-                f"is truncated: its frames stop at {format_timecode(end)} but its header says "
-                f"{format_timecode(info.duration)}; re-copy or re-download the file",
-            )
+def _to_bgr_small(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
+    """A cheap small BGR copy for the frame watcher: for planar 8-bit YUV, each plane is
+    point-sampled to the small size and only those pixels are colour-converted (a fifth of the
+    cost of scaling the whole frame); other formats go through FFmpeg's scaler."""
+    if frame.format.name in _PLANAR_YUV:
+        y, u, v = (
+            cv2.resize(_plane(p), size, interpolation=cv2.INTER_NEAREST) for p in frame.planes
+        )
+        return cv2.cvtColor(cv2.merge((y, u, v)), cv2.COLOR_YUV2BGR)
+    return frame.to_ndarray(
+        format="bgr24", width=size[0], height=size[1], interpolation="FAST_BILINEAR"
+    )
 
 
 def frames_at(path: str | Path, times: list[float], *, short_side: int = 448) -> list[np.ndarray]:

@@ -226,7 +226,9 @@ def structure(
     pretrained: PretrainedOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show one video's classes → scenes → shots with timecodes."""
+    """Show one video's classes → scenes → shots with timecodes, and how each shot's start was
+    found: start, cut, dissolve (found on every frame) or content (a change within one camera
+    shot, found on the sampled frames)."""
     from shotseek.pipeline.catalog import video_structure
 
     settings = _settings(model=model, pretrained=pretrained)
@@ -253,7 +255,8 @@ def structure(
         )
         for shot in scene.shots:
             out.print(
-                f"    shot {shot.index:<4} {shot.start_tc} - {shot.end_tc}  {shot.shot_id}",
+                f"    shot {shot.index:<4} {shot.start_tc} - {shot.end_tc}  "
+                f"{shot.boundary:<8}  {shot.shot_id}",
                 highlight=False,
             )
 

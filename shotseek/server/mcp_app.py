@@ -494,7 +494,9 @@ async def get_video_structure(
     ctx: Context[SharedContext, Any],
 ) -> VideoStructure:
     """One video's hierarchy: semantic classes (looks that recur) → scenes (runs of one
-    class) → shots, each with start/end seconds and timecodes and shot ids."""
+    class) → shots, each with start/end seconds and timecodes, shot id, and how its start was
+    found (`boundary`: cut or dissolve on the exact frame, or content change inside one camera
+    shot)."""
     app = await _ready(ctx)
     ref = _media_ref(app, video)
     return await anyio.to_thread.run_sync(

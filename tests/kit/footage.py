@@ -8,7 +8,9 @@ can tell exactly which source frame a sample came from.
 
 from __future__ import annotations
 
+import functools
 import math
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -16,9 +18,10 @@ from pathlib import Path
 from typing import Literal
 
 import av
+import cv2
 import numpy as np
 
-from tests.kit.shapes import ShapeSpec, caption, render
+from tests.kit.shapes import COLORS, ShapeSpec, caption, draw_shape, render
 
 BARCODE_BITS = 14
 
@@ -37,6 +40,7 @@ class Scene:
     zoom: float = 0.0  # change of size per second (camera push-in)
     flicker: float = 0.0  # relative brightness amplitude (lamp flicker, exposure pumping)
     spin: float = 8.0  # degrees per second
+    pan: float = 0.0  # camera pan over a textured backdrop, in frame widths per second
 
     @property
     def label(self) -> str:
@@ -55,7 +59,25 @@ class Scene:
             angle=self.spin * t,
         )
         brightness = 1.0 + self.flicker * math.sin(2 * math.pi * 3.0 * t)
-        return render(width, height, self.background, [spec], brightness=brightness)
+        if not self.pan:
+            return render(width, height, self.background, [spec], brightness=brightness)
+        # A pan: the backdrop and the shape slide together, as a camera turning sees them.
+        shift = self.pan * t
+        backdrop = _backdrop(self.label, self.background, width, height)
+        offset = int(round(shift * width)) % (backdrop.shape[1] - width)
+        img = np.ascontiguousarray(backdrop[:, offset : offset + width])
+        spec = ShapeSpec(spec.color, spec.shape, spec.cx - shift, spec.cy, spec.size, spec.angle)
+        draw_shape(img, spec, COLORS[spec.color])
+        return np.clip(img.astype(np.float32) * brightness, 0, 255).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=16)
+def _backdrop(label: str, level: int, width: int, height: int) -> np.ndarray:
+    """A textured backdrop four frames wide (blurred noise around ``level``), fixed per label."""
+    rng = np.random.default_rng(zlib.crc32(label.encode()))
+    noise = rng.normal(0.0, 1.0, size=(height // 24 + 2, width // 6 + 2, 3)).astype(np.float32)
+    big = cv2.resize(noise, (width * 4, height), interpolation=cv2.INTER_CUBIC)
+    return np.clip(level + 45.0 * big, 0, 255).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -79,6 +101,7 @@ class Footage:
     segments: list[Segment]
     cuts: list[float] = field(default_factory=list)  # boundaries; a dissolve counts at its middle
     dissolves: list[tuple[float, float]] = field(default_factory=list)
+    flashes: list[tuple[float, float]] = field(default_factory=list)  # not boundaries
 
     @property
     def duration(self) -> float:
@@ -165,12 +188,16 @@ def make_footage(
     barcode: bool = False,
     rotation: int = 0,
     faststart: bool = False,
+    flashes: Sequence[float] = (),
+    flash_s: float = 0.08,
 ) -> Footage:
     """Render ``scenes`` in ``order`` (indices; repeats make recurring scenes) and encode them.
 
     ``transitions[i]`` joins occurrence i and i+1. A dissolve of ``dissolve_s`` seconds is
     centred on the boundary, which is where the ground-truth cut is placed.
     ``frame_times`` gives explicit (variable) presentation times; otherwise ``fps`` is constant.
+    A flash (a photographer's flash, lightning) whitens the picture for ``flash_s`` seconds
+    from each time in ``flashes``; it is not a boundary.
     """
     order = list(range(len(scenes))) if order is None else list(order)
     transitions = list(transitions or ["cut"] * (len(order) - 1))
@@ -206,6 +233,8 @@ def make_footage(
                 img_b = scenes[b.scene].frame(time - b.start, width, height)
                 alpha = (time - (mid - dissolve_s / 2)) / dissolve_s
                 img = (img_a * (1 - alpha) + img_b * alpha).astype(np.uint8)
+        if any(f <= time < f + flash_s for f in flashes):
+            img = (img * 0.15 + 240).clip(0, 255).astype(np.uint8)
         return img
 
     frames = []
@@ -223,6 +252,7 @@ def make_footage(
         segments=segments,
         cuts=[s.end for s in segments[:-1]],
         dissolves=dissolves,
+        flashes=[(f, f + flash_s) for f in flashes],
     )
 
 
@@ -302,3 +332,35 @@ def random_footage(path: Path, seed: int, *, occurrences: int = 7, **kwargs) -> 
             order.append(nxt)
     transitions = ["dissolve" if rng.random() < 0.25 else "cut" for _ in order[1:]]
     return make_footage(path, scenes, order, transitions, **kwargs)
+
+
+#: Camera motion and flashes: pans over textured backdrops joined by hard cuts, a dissolve
+#: between two still scenes, and photographer's flashes inside a pan and a still shot.
+MOTION_SCENES: tuple[Scene, ...] = (
+    Scene("red", "circle", 5.0, background=100, pan=0.1),
+    Scene("blue", "square", 4.0, background=150, pan=-0.15),
+    Scene("green", "star", 4.0, background=80),
+    Scene("white", "triangle", 4.0, background=40, velocity=(0.02, 0.0)),
+    Scene("yellow", "triangle", 5.0, background=120, pan=0.25),
+)
+MOTION_TRANSITIONS: tuple[str, ...] = ("cut", "cut", "dissolve", "cut")
+MOTION_FLASHES: tuple[float, ...] = (1.5, 6.2, 10.6, 19.5)
+
+
+def motion_footage(path: Path, **kwargs) -> Footage:
+    """Write the camera-motion video (22 s, 320×180, 25 fps by default) to ``path``."""
+    kwargs.setdefault("fps", 25.0)
+    return make_footage(
+        path,
+        MOTION_SCENES,
+        transitions=MOTION_TRANSITIONS,
+        flashes=MOTION_FLASHES,
+        **kwargs,
+    )
+
+
+def true_boundaries(footage: Footage) -> list[float]:
+    """Each true boundary as the presentation time of the first frame of the new shot (for a
+    dissolve: the first frame past its middle)."""
+    times = np.asarray(footage.frame_times)
+    return [float(times[np.searchsorted(times, c - 1e-6)]) for c in footage.cuts]
