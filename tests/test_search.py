@@ -174,6 +174,23 @@ def test_a_positive_pulls_its_look_alikes_up(archive):
     assert chained.feedback.text == ["a red square"]
 
 
+def test_include_judged_returns_the_marked_shots_and_prefixes_name_them(archive):
+    settings, store, _, _ = archive
+    first = search(settings, store, SearchQuery(text="a red square", limit=8))
+    liked, disliked = first.hits[2].shot.shot_id, first.hits[5].shot.shot_id
+    # shot ids as the tables print them: a unique 8-character prefix
+    mine = refine(settings, store, first.search_id, positive=[liked[:8]], negative=[disliked[:8]])
+    assert mine.feedback.positive == [liked] and mine.feedback.negative == [disliked]
+    ids = [h.shot.shot_id for h in mine.hits]
+    assert liked not in ids and disliked not in ids
+    shown = refine(
+        settings, store, first.search_id, positive=[liked], negative=[disliked], include_judged=True
+    )
+    ids = [h.shot.shot_id for h in shown.hits]
+    assert ids[0] == liked  # a positive is its own best match
+    assert disliked not in ids[:3]  # a negative is pushed down, not hidden
+
+
 def test_filters_and_timecodes_are_exact(archive):
     settings, store, footage, _ = archive
     video = footage["standard"]

@@ -212,6 +212,12 @@ def refine(
     parent = record.result
     if not (new.positive or new.negative or new.text or new.negative_text):
         raise QueryError("refine needs feedback: --positive/--negative shot ids, or --text/--not")
+    new = new.model_copy(
+        update={
+            "positive": [resolve_shot_id(parent, s) for s in new.positive],
+            "negative": [resolve_shot_id(parent, s) for s in new.negative],
+        }
+    )
     both = set(new.positive) & set(new.negative)
     if both:
         raise QueryError(f"shot {sorted(both)[0]} is marked both positive and negative")
@@ -219,8 +225,8 @@ def refine(
     model_id = model.model_id
     feedback = parent.feedback.plus(new)
     judged = [*feedback.positive, *feedback.negative]
-    known = store.get_shots(model_id, judged)
-    unknown = [s for s in judged if s not in known]
+    vectors = store.shot_vectors(model_id, judged)
+    unknown = [s for s in judged if s not in vectors]
     if unknown:
         raise UnknownShotError(
             f"unknown shot id(s) {', '.join(unknown)}: use shot ids from the hits of a search "
@@ -231,10 +237,15 @@ def refine(
     query = parent.query.model_copy(update={"limit": limit or parent.query.limit})
     found = store.query(
         model_id,
-        positive_ids=feedback.positive,
-        negative_ids=feedback.negative,
-        positive_vectors=[base, *(encoder.encode_text(t) for t in feedback.text)],
-        negative_vectors=[encoder.encode_text(t) for t in feedback.negative_text],
+        positive_vectors=[
+            base,
+            *(vectors[s] for s in feedback.positive),
+            *(encoder.encode_text(t) for t in feedback.text),
+        ],
+        negative_vectors=[
+            *(vectors[s] for s in feedback.negative),
+            *(encoder.encode_text(t) for t in feedback.negative_text),
+        ],
         video_ids=query.videos,
         after=query.after,
         before=query.before,
@@ -252,6 +263,21 @@ def refine(
         parent_id=parent.search_id,
         enrich=enrich,
     )
+
+
+def resolve_shot_id(parent: SearchResult, ref: str) -> str:
+    """A shot id, or a unique prefix of one (as tables print them) among the shots the search
+    chain has shown or judged; anything else is passed on as given, to be checked."""
+    seen = {h.shot.shot_id for h in parent.hits}
+    seen.update(parent.feedback.positive, parent.feedback.negative)
+    if ref in seen or len(ref) >= 36:
+        return ref
+    matches = sorted(s for s in seen if s.startswith(ref.lower()))
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise QueryError(f"shot id prefix {ref!r} matches several shots; give more characters")
+    return ref
 
 
 def load_search(settings: Settings, search_id: str) -> SearchResult:

@@ -322,13 +322,24 @@ class ShotStore:
             str(p.id): Shot.model_validate(p.payload) for p in points if p.payload.get("active")
         }
 
+    def shot_vectors(self, model_id: str, shot_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of active shots, by id (unknown ids are left out)."""
+        self._require(model_id)
+        valid = [i for i in shot_ids if _is_uuid(i)]
+        points = self.client.retrieve(
+            self.shots_collection(model_id), valid, with_payload=["active"], with_vectors=[VECTOR]
+        )
+        return {
+            str(p.id): np.asarray(p.vector[VECTOR], dtype=np.float32)  # type: ignore[index]
+            for p in points
+            if p.payload and p.payload.get("active")
+        }
+
     def query(
         self,
         model_id: str,
         *,
         vector: np.ndarray | None = None,
-        positive_ids: Sequence[str] = (),
-        negative_ids: Sequence[str] = (),
         positive_vectors: Sequence[np.ndarray] = (),
         negative_vectors: Sequence[np.ndarray] = (),
         video_ids: Sequence[str] | None = None,
@@ -339,15 +350,16 @@ class ShotStore:
         score_threshold: float | None = None,
     ) -> list[tuple[Shot, float]]:
         """Nearest active shots to ``vector`` (cosine), or a recommendation (best-score
-        strategy) from positive/negative examples when ``vector`` is None."""
+        strategy) from positive/negative example vectors when ``vector`` is None. (Examples are
+        passed as vectors, never as point ids: Qdrant leaves example ids out of the answer.)"""
         self._require(model_id)
         if vector is not None:
             query: object = models.NearestQuery(nearest=_as_list(vector))
         else:
             query = models.RecommendQuery(
                 recommend=models.RecommendInput(
-                    positive=[*positive_ids, *map(_as_list, positive_vectors)] or None,
-                    negative=[*negative_ids, *map(_as_list, negative_vectors)] or None,
+                    positive=[_as_list(v) for v in positive_vectors] or None,
+                    negative=[_as_list(v) for v in negative_vectors] or None,
                     strategy=models.RecommendStrategy.BEST_SCORE,
                 )
             )
