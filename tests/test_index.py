@@ -225,10 +225,14 @@ def test_collections_are_per_model_and_checked(plain_video, settings, store, tin
         store.ensure_collections(tiny_encoder.model_id, 512)  # wrong dimension
     other = "ViT-B-32/none"
     store.ensure_collections(other, 512)
+    # every model's videos are listed, each with its model, whatever model is configured
+    default = Settings(data_dir=settings.data_dir)
+    assert [v.model_id for v in list_videos(store, default)] == [tiny_encoder.model_id]
     with pytest.raises(StoreMismatchError) as info:
-        list_videos(store, Settings(data_dir=settings.data_dir))  # default model: not here
+        list_videos(store, default, every_model=False)  # the default model: not here
     assert tiny_encoder.model_id in str(info.value) and other in str(info.value)
-    assert list_videos(store, settings)[0].model_id == tiny_encoder.model_id
+    assert list_videos(store, settings, every_model=False)[0].model_id == tiny_encoder.model_id
+    assert video_structure(store, default, "standard.mp4").video.model_id == tiny_encoder.model_id
 
 
 def test_a_second_process_on_the_embedded_store_is_told_to_use_a_server(settings, store):

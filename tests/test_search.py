@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -286,6 +287,23 @@ def test_cli_search_then_refine_across_invocations(tmp_path, monkeypatch):
     refined = json.loads(result.stdout)
     assert refined["parent_id"] == found["search_id"]
     assert hit["shot"]["shot_id"] not in [h["shot"]["shot_id"] for h in refined["hits"]]
+    # The human tables fit 80 columns, keep every timecode whole, and their short shot ids work.
+    result = runner.invoke(app, ["search", "a green star", "--limit", "4"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(map(len, lines)) <= 80, result.stdout
+    rows = [line.split() for line in lines if line.strip()[:1].isdigit()]
+    assert len(rows) == 4 and all(re.fullmatch(r"\d\d:\d\d:\d\d\.\d{3}", r[3]) for r in rows)
+    search_id = re.search(r"shotseek refine (\w+)", result.stdout).group(1)
+    short = rows[1][-1]
+    assert len(short) == 8
+    result = runner.invoke(app, ["refine", search_id, "--positive", short, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["feedback"]["positive"][0].startswith(short)
+    for command in (["videos"], ["structure", "clip.mp4"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0 and max(map(len, result.stdout.splitlines())) <= 80
+        assert "…" not in result.stdout
     result = runner.invoke(app, ["search"])
     assert result.exit_code == 2
     assert "empty query: give text, an image, or both" in result.stderr

@@ -4,8 +4,9 @@ classes → scenes → shots.
 "Which model do readers use" is decided here once per request, from one read of the store's
 collections: the store's only model, or (when it holds several) the configured one. The query
 encoder is then the model rebuilt from what the collection recorded, never another one. Listing
-videos and structures embeds nothing, so this module imports the encoder (and torch) only when a
-store holds several models and the configured one must be worked out, or a query needs encoding.
+videos (of every model, each with its own) and showing a structure embed nothing, so this module
+imports the encoder (and torch) only when a video is indexed with several models and the
+configured one must be worked out, or a query needs encoding.
 """
 
 from __future__ import annotations
@@ -74,14 +75,41 @@ def reader_encoder(settings: Settings, model: IndexedModel) -> ClipEncoder:
     return encoder
 
 
-def list_videos(store: ShotStore, settings: Settings) -> list[VideoRecord]:
-    return store.list_videos(reader_model(store, settings).model_id)
+def list_videos(
+    store: ShotStore, settings: Settings, *, every_model: bool = True
+) -> list[VideoRecord]:
+    """The indexed videos, each with the model it was indexed with: of every model in the store,
+    or (``every_model=False``) of the readers' model only."""
+    if not every_model:
+        return store.list_videos(reader_model(store, settings).model_id)
+    if not store.models():
+        reader_model(store, settings)  # raises: the store is empty, index first
+    records = [r for model_id in store.models() for r in store.list_videos(model_id)]
+    return sorted(records, key=lambda r: (r.path, r.model_id))
 
 
 def video_structure(store: ShotStore, settings: Settings, ref: str) -> VideoStructure:
-    """One video's hierarchy; ``ref`` is its id (or id prefix), path or file name."""
-    model_id = reader_model(store, settings).model_id
-    record = store.find_video(model_id, ref)
+    """One video's hierarchy; ``ref`` is its id (or id prefix), path or file name. A video
+    indexed with several models is shown with the readers' model."""
+    known = store.models()
+    found: dict[str, VideoRecord] = {}
+    error: VideoNotFoundError | None = None
+    for model_id in known:
+        try:
+            found[model_id] = store.find_video(model_id, ref)
+        except VideoNotFoundError as exc:
+            error = error or exc
+    if len(found) == 1:
+        model_id, record = next(iter(found.items()))
+    elif found:
+        model_id = reader_model(store, settings).model_id
+        if model_id not in found:
+            raise VideoNotFoundError(f"{ref!r} is not indexed with {model_id}")
+        record = found[model_id]
+    else:
+        if error is None:
+            reader_model(store, settings)  # raises: the store is empty, index first
+        raise error  # type: ignore[misc]
     shots = store.shots_of(model_id, record.video_id)
     scenes: list[SceneInfo] = []
     for shot in shots:

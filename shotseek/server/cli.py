@@ -27,7 +27,7 @@ from shotseek.pipeline.config import (
     Settings,
 )
 from shotseek.pipeline.errors import ShotseekError
-from shotseek.pipeline.models import validation_message
+from shotseek.pipeline.models import format_timecode, validation_message
 
 app = typer.Typer(
     name="shotseek",
@@ -171,13 +171,15 @@ def index(
     if as_json:
         _print_json(report)
     else:
-        table = Table("file", "status", "duration", "shots", "time", "reason")
+        table = _table(
+            "file", "status", "duration", "shots", "time", "reason", fold=("file", "reason")
+        )
         for r in report.results:
             colour = {"indexed": "green", "skipped": "yellow", "failed": "red"}[r.status]
             table.add_row(
                 Path(r.path).name,
                 f"[{colour}]{r.status}[/{colour}]",
-                f"{r.duration:.1f}s" if r.duration else "",
+                format_timecode(r.duration) if r.duration else "",
                 str(r.n_shots or ""),
                 f"{r.seconds:.1f}s",
                 r.reason or "",
@@ -195,28 +197,29 @@ def videos(
     pretrained: PretrainedOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List indexed videos: duration, shots, model."""
+    """List indexed videos (of every model, unless --model/--pretrained picks one)."""
     from shotseek.pipeline.catalog import list_videos
 
     settings = _settings(model=model, pretrained=pretrained)
     with _open_store(settings) as store:
-        records = list_videos(store, settings)
+        records = list_videos(store, settings, every_model=model is None and pretrained is None)
     if as_json:
         _print_json(records)
         return
-    table = Table("id", "file", "duration", "classes", "scenes", "shots", "model", "indexed")
+    ids = short_ids([v.video_id for v in records], minimum=8)
+    table = _table("id", "file", "duration", "shots", "model", "indexed", fold=("file", "model"))
     for v in records:
         table.add_row(
-            v.video_id[:12],
-            v.path,
+            ids[v.video_id],
+            v.file_name,
             v.duration_tc,
-            str(v.n_classes),
-            str(v.n_scenes),
             str(v.n_shots),
             v.model_id,
-            v.indexed_at.strftime("%Y-%m-%d %H:%M"),
+            v.indexed_at.strftime("%Y-%m-%d"),
         )
     out.print(table)
+    if len({v.file_name for v in records}) < len(records):
+        err.print("several videos share a file name: name them by id or path", highlight=False)
 
 
 @_command()
@@ -238,11 +241,13 @@ def structure(
         _print_json(result)
         return
     v = result.video
+    out.print(v.path, highlight=False)
     out.print(
-        f"{v.path}  ({v.duration_tc}, {v.n_classes} classes, {v.n_scenes} scenes, "
-        f"{v.n_shots} shots, {v.model_id})",
+        f"{v.duration_tc}, {v.n_classes} classes, {v.n_scenes} scenes, {v.n_shots} shots, "
+        f"{v.model_id}",
         highlight=False,
     )
+    ids = short_ids([shot.shot_id for scene in result.scenes for shot in scene.shots])
     for c in result.classes:
         out.print(
             f"class {c.index}: scenes {', '.join(map(str, c.scenes))} ({c.seconds:.1f}s)",
@@ -256,23 +261,44 @@ def structure(
         for shot in scene.shots:
             out.print(
                 f"    shot {shot.index:<4} {shot.start_tc} - {shot.end_tc}  "
-                f"{shot.boundary:<8}  {shot.shot_id}",
+                f"{shot.boundary:<8}  {ids[shot.shot_id]}",
                 highlight=False,
             )
 
 
-def _print_result(result) -> None:
+def short_ids(ids: list[str], minimum: int = 8) -> dict[str, str]:
+    """Each id's shortest prefix (at least ``minimum`` characters) that no other id shares."""
+    shown = {}
+    for i in ids:
+        n = minimum
+        while n < len(i) and any(o != i and o.startswith(i[:n]) for o in ids):
+            n += 1
+        shown[i] = i[:n]
+    return shown
+
+
+def _table(*headers: str, fold: tuple[str, ...] = (), right: tuple[str, ...] = ()) -> Table:
+    """A table that fits an 80-column terminal: light borders; only the ``fold`` columns (names,
+    paths) wrap, never timecodes or ids."""
+    from rich import box
     from rich.table import Column
 
-    table = Table(
-        "rank",
-        "score",
-        Column("video", overflow="fold"),
-        "start",
-        "end",
-        "scene",
-        "class",
-        Column("shot id", overflow="fold", min_width=36),
+    columns = [
+        Column(
+            h,
+            overflow="fold" if h in fold else "ignore",
+            no_wrap=h not in fold,
+            justify="right" if h in right else "left",
+        )
+        for h in headers
+    ]
+    return Table(*columns, box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+
+
+def _print_result(result) -> None:
+    ids = short_ids([h.shot.shot_id for h in result.hits])
+    table = _table(
+        "#", "score", "video", "start", "end", "scene", "shot id", fold=("video",), right=("#",)
     )
     for hit in result.hits:
         shot = hit.shot
@@ -283,8 +309,7 @@ def _print_result(result) -> None:
             shot.start_tc,
             shot.end_tc,
             str(shot.scene),
-            str(shot.class_index),
-            shot.shot_id,
+            ids[shot.shot_id],
         )
     out.print(table)
     if result.no_good_match:
@@ -292,8 +317,7 @@ def _print_result(result) -> None:
     elif result.note:
         err.print(result.note, highlight=False)
     out.print(
-        f"search id: {result.search_id}  (refine with: shotseek refine "
-        f"{result.search_id} --positive <shot id> --negative <shot id>)",
+        f"refine: shotseek refine {result.search_id} --positive ID --negative ID",
         highlight=False,
     )
 
@@ -488,7 +512,7 @@ def probe(
     if as_json:
         _print_json(infos)
     else:
-        table = Table("file", "duration", "size", "rotation", "fps", "codec")
+        table = _table("file", "duration", "size", "rotation", "fps", "codec", fold=("file",))
         for info in infos:
             table.add_row(
                 info.path,
@@ -515,7 +539,6 @@ def sample(
     """Sample frames the way indexing does and list their exact times."""
     from PIL import Image
 
-    from shotseek.pipeline.models import format_timecode
     from shotseek.pipeline.video import sample_frames
 
     settings = _settings(fps=fps)
