@@ -55,3 +55,19 @@ def test_every_setting_is_documented_in_the_readme():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     missing = [f for f in Settings.model_fields if f"| `SHOTSEEK_{f.upper()}` |" not in readme]
     assert not missing, f"add these to the README's settings table: {missing}"
+
+
+def test_a_model_named_alone_gets_its_best_weights_and_says_so(monkeypatch, caplog):
+    from shotseek.pipeline.encoder import configured_model_id
+
+    assert Settings().pretrained == DEFAULT_PRETRAINED  # the default pair stays as it is
+    bare = Settings().merged(model="ViT-B-16")
+    assert bare.pretrained == "best"
+    with caplog.at_level("WARNING"):
+        assert configured_model_id(bare) == "ViT-B-16-quickgelu/dfn2b"
+    assert "ViT-B-16" in caplog.text and "dfn2b" in caplog.text
+    assert configured_model_id(Settings(model="ViT-B-32", pretrained="laion2b_s34b_b79k")) == (
+        "ViT-B-32/laion2b_s34b_b79k"
+    )
+    monkeypatch.setenv("SHOTSEEK_PRETRAINED", "openai")  # named weights are never replaced
+    assert Settings().merged(model="ViT-B-16").pretrained == "openai"

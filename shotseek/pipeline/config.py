@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: CLIP ViT-L-14 (768-D), as in the seed system. Of open_clip's ViT-L-14 weights, MetaCLIP
@@ -21,6 +21,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: MSCOCO image R@1 0.471). It was trained with QuickGELU, hence the ``-quickgelu`` architecture.
 DEFAULT_MODEL = "ViT-L-14-quickgelu"
 DEFAULT_PRETRAINED = "metaclip_fullcc"
+#: ``pretrained`` value meaning "the model's weights with the best average retrieval score in
+#: open_clip's results table" (shotseek/pipeline/data/open_clip_retrieval.csv). A model named
+#: without weights (``--model ViT-B-32`` alone, or SHOTSEEK_MODEL without SHOTSEEK_PRETRAINED)
+#: gets these, not the default model's tag.
+BEST_PRETRAINED = "best"
 
 # -- bounds: each declared here once; Settings, the pipeline, the CLI and the MCP tools read them
 
@@ -102,8 +107,10 @@ class Settings(BaseSettings):
     pretrained: str = Field(
         DEFAULT_PRETRAINED,
         description=(
-            "open_clip pretrained tag, a checkpoint file, or 'none' for random weights "
-            "(speed benchmarks and plumbing tests only). Ignored for hf-hub: and local-dir:."
+            "open_clip pretrained tag, a checkpoint file, 'best' (the model's weights with the "
+            "best retrieval score in open_clip's results; what a model named alone gets), or "
+            "'none' for random weights (speed benchmarks and plumbing tests only). Ignored for "
+            "hf-hub: and local-dir:."
         ),
     )
     checkpoint_tag: str | None = Field(
@@ -232,11 +239,19 @@ class Settings(BaseSettings):
         """Where the shots live: the server URL, or the embedded store's folder."""
         return self.qdrant_url or str(self.data_dir / "qdrant")
 
+    @model_validator(mode="after")
+    def _weights_follow_the_model(self) -> Settings:
+        named = self.model_fields_set
+        if "model" in named and "pretrained" not in named and self.model != DEFAULT_MODEL:
+            object.__setattr__(self, "pretrained", BEST_PRETRAINED)  # not the default's tag
+        return self
+
     def merged(self, **overrides: Any) -> Settings:
-        """A copy with the given values replaced; ``None`` means 'not given' and is skipped."""
+        """A copy with the given values replaced; ``None`` means 'not given' and is skipped.
+        What was never set stays unset (a new model without weights gets its best ones)."""
         given = {k: v for k, v in overrides.items() if v is not None}
         if not given:
             return self
-        data = self.model_dump()
+        data = self.model_dump(include=self.model_fields_set)
         data.update(given)
         return type(self).model_validate(data)

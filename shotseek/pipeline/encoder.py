@@ -22,6 +22,7 @@ open_clip.
 
 from __future__ import annotations
 
+import csv
 import difflib
 import functools
 import hashlib
@@ -39,7 +40,7 @@ import open_clip
 import torch
 from PIL import Image
 
-from shotseek.pipeline.config import Settings
+from shotseek.pipeline.config import BEST_PRETRAINED, Settings
 from shotseek.pipeline.errors import ConfigError, ModelUnavailableError, UnknownModelError
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,8 @@ def resolve_model(
         )
     if value.lower() == _RANDOM:
         return ModelSource("random", arch, None)
+    if value.lower() == BEST_PRETRAINED:
+        arch, value = best_pretrained(arch)
 
     def tag_source(kind: SourceKind, tag: str, path: str | None) -> ModelSource:
         cfg = open_clip.get_pretrained_cfg(arch, tag)
@@ -140,6 +143,54 @@ def resolve_model(
         f"{value!r} is not a pretrained tag of {arch} nor a checkpoint file; "
         f"its tags are: {', '.join(tags) or 'none (use a checkpoint file or none)'}"
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _retrieval_scores() -> dict[tuple[str, str], float]:
+    text = (Path(__file__).parent / "data" / "open_clip_retrieval.csv").read_text()
+    rows = csv.DictReader(line for line in text.splitlines() if not line.startswith("#"))
+    return {(r["name"], r["pretrained"]): float(r["average"]) for r in rows}
+
+
+@functools.lru_cache(maxsize=32)
+def best_pretrained(arch: str) -> tuple[str, str]:
+    """(architecture, tag) of the model's weights with the best average image-text retrieval
+    score in open_clip's results; the ``-quickgelu`` variant counts (weights trained with
+    QuickGELU need it). Says on stderr which was chosen."""
+    scores = _retrieval_scores()
+    variants = [arch, f"{arch}-quickgelu"] if not arch.endswith("-quickgelu") else [arch]
+    ranked = sorted(
+        (
+            (scores[(name, tag)], name, tag)
+            for name in variants
+            if name in open_clip.list_models()
+            for tag in open_clip.list_pretrained_tags_by_model(name)
+            if (name, tag) in scores
+        ),
+        reverse=True,
+    )
+    if ranked:
+        score, name, tag = ranked[0]
+        log.warning(
+            "%s: using %s/%s, its best weights at image-text retrieval in open_clip's results "
+            "(%.3f); --pretrained chooses others (`shotseek models %s`)",
+            arch,
+            name,
+            tag,
+            score,
+            arch,
+        )
+        return name, tag
+    tags = open_clip.list_pretrained_tags_by_model(arch)
+    if not tags:
+        raise UnknownModelError(
+            f"{arch} has no pretrained weights in open_clip: give a checkpoint file with "
+            "--pretrained, or 'none' for random weights (benchmarks and tests only)"
+        )
+    log.warning(
+        "%s: using pretrained %s (no retrieval scores known; --pretrained chooses)", arch, tags[0]
+    )
+    return arch, tags[0]
 
 
 def _file_digest(path: Path) -> str:
