@@ -7,6 +7,7 @@ import open_clip
 import pytest
 from PIL import Image
 
+import shotseek.pipeline.encoder as encoder_module
 from shotseek.pipeline import encoder as enc
 from shotseek.pipeline.config import Settings
 from shotseek.pipeline.encoder import create_encoder, get_encoder, pick_precision, resolve_model
@@ -123,6 +124,19 @@ def test_unreachable_weights_say_which_model_and_how_to_bring_it_offline(tmp_pat
     assert "--pretrained" in message and "--checkpoint-tag metaclip_fullcc" in message
 
 
+def test_an_unreachable_hub_fails_at_once_with_the_whole_message(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens: refused at once
+    tried = []
+    monkeypatch.setattr(open_clip, "download_pretrained", lambda *a, **k: tried.append(a))
+    with pytest.raises(ModelUnavailableError) as info:
+        create_encoder("ViT-B-32", "openai", cache_dir=tmp_path)
+    message = str(info.value)
+    assert not tried  # no download was attempted, so nothing retried for a minute
+    assert "127.0.0.1:9 cannot be reached" in message
+    assert message.endswith("--checkpoint-tag openai")  # whole, not cut mid-word
+
+
 class _Captured(Exception):
     pass
 
@@ -140,6 +154,7 @@ def spy_create(monkeypatch, tmp_path):
 
     monkeypatch.setattr(open_clip, "download_pretrained", lambda cfg, cache_dir=None: str(weights))
     monkeypatch.setattr(open_clip, "create_model_and_transforms", fake_create)
+    monkeypatch.setattr(encoder_module, "_hub_unreachable", lambda: None)  # as if online
     return calls, weights
 
 

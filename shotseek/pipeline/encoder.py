@@ -28,7 +28,9 @@ import functools
 import hashlib
 import logging
 import os
+import socket
 import threading
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -227,10 +229,48 @@ def model_id_of(source: ModelSource) -> str:
     return source.model  # hf-hub:org/repo
 
 
-def _first_line(exc: BaseException, limit: int = 240) -> str:
-    """The first line of an exception's message (or its type when it has none), shortened."""
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, whole (or its type when it has none)."""
     lines = str(exc).strip().splitlines()
-    return lines[0][:limit] if lines else type(exc).__name__
+    return lines[0].strip() if lines else type(exc).__name__
+
+
+def _hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the Hugging Face Hub cannot be reached (HF_HUB_OFFLINE, no route, refused, DNS), or
+    None when a connection opens: checked once before a download instead of letting every
+    file of it retry for a minute."""
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return "HF_HUB_OFFLINE is set"
+    endpoint = urllib.parse.urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        return f"{host}:{port} cannot be reached: {exc.strerror or exc}"
+    return None
+
+
+def _cached_weights(tag_cfg: dict, cache_dir: str | None) -> str | None:
+    """The tag's weights file if the Hugging Face cache already holds it (no network needed)."""
+    hub = tag_cfg.get("hf_hub", "")
+    if not hub:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    repo, filename = os.path.split(hub)
+    filename = filename or "open_clip_pytorch_model.bin"
+    stem = filename.rsplit(".", 1)[0]
+    candidates = (
+        [f"{stem}.safetensors", filename] if not filename.endswith(".safetensors") else [filename]
+    )
+    if stem == "open_clip_pytorch_model":
+        candidates.insert(0, "open_clip_model.safetensors")
+    for name in candidates:
+        found = try_to_load_from_cache(repo_id=repo, filename=name, cache_dir=cache_dir)
+        if isinstance(found, str):
+            return found
+    return None
 
 
 def _offline_message(source: ModelSource, exc: BaseException) -> str:
@@ -416,8 +456,12 @@ def create_encoder(
 
     weights: str | None = None
     if source.kind == "tag":
+        weights = _cached_weights(source.tag_cfg, cache)
+        unreachable = None if weights else _hub_unreachable()
+        if unreachable:
+            raise ModelUnavailableError(_offline_message(source, RuntimeError(unreachable)))
         try:
-            weights = open_clip.download_pretrained(source.tag_cfg, cache_dir=cache)
+            weights = weights or open_clip.download_pretrained(source.tag_cfg, cache_dir=cache)
         except Exception as exc:  # network, hub, disk: all mean "not here"
             raise ModelUnavailableError(_offline_message(source, exc)) from exc
         if not weights:
@@ -426,6 +470,12 @@ def create_encoder(
             )
     elif source.kind == "checkpoint":
         weights = source.pretrained
+    elif source.kind == "hf-hub" and not _cached_weights(
+        {"hf_hub": f"{source.model[len('hf-hub:') :].strip('/')}/open_clip_config.json"}, cache
+    ):
+        unreachable = _hub_unreachable()
+        if unreachable:
+            raise ModelUnavailableError(_offline_message(source, RuntimeError(unreachable)))
     if source.tag_cfg:
         kwargs.update(
             force_quick_gelu=source.force_quick_gelu,
