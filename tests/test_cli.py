@@ -103,3 +103,34 @@ def test_random_weights_are_announced_on_stderr(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["model_id"] == "ViT-B-32/none"
     assert "RANDOM weights" in proc.stderr
+
+
+def test_probe_searches_folders_and_names_an_empty_one(standard_video, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = runner.invoke(app, ["probe", str(standard_video.path.parent), "--json"])
+    assert result.exit_code == 0, result.output
+    assert str(standard_video.path) in [v["path"] for v in json.loads(result.stdout)]
+    result = runner.invoke(app, ["probe", str(tmp_path / "empty")])
+    assert result.exit_code == 1 and result.stdout == ""  # no empty table
+    assert "no video files in this folder" in result.stderr
+
+
+def _help_texts() -> list[str]:
+    texts = [runner.invoke(app, ["--help"]).stdout]
+    for command in app.registered_commands:
+        name = command.name or command.callback.__name__
+        texts.append(runner.invoke(app, [name.replace("_", "-"), "--help"]).stdout)
+    return texts
+
+
+def test_help_is_plain_and_complete():
+    for text in _help_texts():
+        assert "<bool>" not in text and "<int>" not in text.split("Options:")[0]
+        assert " ." not in text and " ," not in text, text  # no stray space before a stop
+        assert "..." not in text.split("Commands:")[-1] if "Commands:" in text else True
+    search_help = runner.invoke(app, ["search", "--help"]).stdout
+    assert "--min-score" in search_help
+    min_score_help = search_help.split("--min-score", 1)[1].split("--", 1)[0]
+    assert "cosine similarity" in " ".join(min_score_help.split())
+    main_help = runner.invoke(app, ["--help"]).stdout
+    assert "-v, --verbose  More logs." in main_help

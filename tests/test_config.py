@@ -71,3 +71,12 @@ def test_a_model_named_alone_gets_its_best_weights_and_says_so(monkeypatch, capl
     )
     monkeypatch.setenv("SHOTSEEK_PRETRAINED", "openai")  # named weights are never replaced
     assert Settings().merged(model="ViT-B-16").pretrained == "openai"
+
+
+def test_ci_runs_exactly_the_readmes_test_command():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    first_block = (root / "README.md").read_text().split("```")[1].strip().splitlines()
+    ci = [line for line in (root / ".ci" / "run").read_text().splitlines() if line.strip()]
+    assert "shotseek --help" in first_block[0] and first_block[1] == ci[-1]

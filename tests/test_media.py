@@ -61,3 +61,11 @@ def test_a_relative_path_is_found_under_any_media_root(tmp_path):
     (second / "sub").mkdir(parents=True)
     (second / "sub" / "clip.mp4").write_bytes(b"x")
     assert confine("sub/clip.mp4", [first, second]) == second / "sub" / "clip.mp4"
+
+
+def test_image_errors_name_no_python_objects():
+    from shotseek.pipeline.media import _image_reason
+
+    reason = _image_reason(OSError("cannot decode <_io.BytesIO object at 0x7f3a2c1b9d50>: bad"))
+    assert "object at" not in reason and "bad" in reason
+    assert not _image_reason(ValueError("word " * 80)).endswith("wor")  # never cut mid-word

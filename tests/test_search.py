@@ -192,6 +192,15 @@ def test_include_judged_returns_the_marked_shots_and_prefixes_name_them(archive)
     assert disliked not in ids[:3]  # a negative is pushed down, not hidden
 
 
+def test_a_query_longer_than_the_model_reads_is_flagged(archive):
+    settings, store, _, _ = archive
+    long_text = "a red square " + "on a grey background seen from far away " * 12
+    result = search(settings, store, SearchQuery(text=long_text))
+    assert "the model reads only" in (result.note or "") and "put what matters first" in result.note
+    short = search(settings, store, SearchQuery(text="a red square"))
+    assert "the model reads only" not in (short.note or "")
+
+
 def test_filters_and_timecodes_are_exact(archive):
     settings, store, footage, _ = archive
     video = footage["standard"]

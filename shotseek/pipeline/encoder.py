@@ -379,6 +379,27 @@ class ClipEncoder:
         feats = self.model.encode_image(x).float()
         return torch.nn.functional.normalize(feats, dim=-1).cpu().numpy()
 
+    def text_overflow(self, text: str) -> str | None:
+        """Why the model will not read all of ``text`` (CLIP reads 77 tokens, about 55 words),
+        or None when it reads it whole."""
+        encode = getattr(self.tokenizer, "encode", None)
+        limit = getattr(self.tokenizer, "context_length", None)
+        if encode is None or not limit:
+            return None
+        tokens = encode(text)
+        if len(tokens) + 2 <= limit:  # the start and end markers take two places
+            return None
+        words = text.split()
+        kept = next(
+            (k for k in range(len(words), 0, -1) if len(encode(" ".join(words[:k]))) + 2 <= limit),
+            0,
+        )
+        tail = " ".join(words[kept : kept + 4])
+        return (
+            f"the query is {len(tokens) + 2} tokens long and the model reads only {limit}: "
+            f"it stops before {tail!r}; put what matters first or shorten it"
+        )
+
     @torch.inference_mode()
     def _text_batch(self, texts: Sequence[str]) -> np.ndarray:
         tokens = self.tokenizer(list(texts)).to(self.device)

@@ -38,6 +38,7 @@ from shotseek.pipeline.config import Settings
 from shotseek.pipeline.cuts import CutDetector
 from shotseek.pipeline.encoder import ClipEncoder, get_encoder
 from shotseek.pipeline.errors import ShotseekError, VideoOpenError
+from shotseek.pipeline.media import expand_paths
 from shotseek.pipeline.models import (
     CameraBoundary,
     IndexOutcome,
@@ -55,10 +56,6 @@ log = logging.getLogger(__name__)
 
 #: Bumped when a change to the pipeline changes what an index run produces.
 PIPELINE_VERSION = 3
-VIDEO_EXTENSIONS = frozenset(
-    ".mp4 .m4v .mov .mkv .webm .avi .wmv .flv .mpg .mpeg .m2v .ts .mts .m2ts .mxf .3gp .ogv "
-    ".dv .vob".split()
-)
 _HASH_CHUNK = 1 << 20
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -100,30 +97,6 @@ def settings_key(settings: Settings, model_id: str) -> str:
         "thumbnail_width": settings.thumbnail_width,
     }
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Files as given, plus the videos found in folders (recursively), each once, in order."""
-    seen: set[Path] = set()
-    out: list[Path] = []
-    for raw in paths:
-        path = Path(raw).expanduser()
-        if path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file()
-                and p.suffix.lower() in VIDEO_EXTENSIONS
-                and not p.name.startswith(".")
-            )
-        else:
-            found = [path]
-        for p in found:
-            key = p.resolve() if p.exists() else p.absolute()
-            if key not in seen:  # each file once, however many links lead to it
-                seen.add(key)
-                out.append(p.absolute())  # as found: a link stays a link, for the caller to judge
-    return out
 
 
 class _Reporter:

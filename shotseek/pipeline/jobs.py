@@ -28,8 +28,8 @@ from pydantic import BaseModel, Field
 from shotseek.pipeline.config import JOB_FAILURES_SHOWN, JOB_PAGE_MAX, Settings
 from shotseek.pipeline.encoder import ClipEncoder
 from shotseek.pipeline.errors import JobNotFoundError, MediaAccessError
-from shotseek.pipeline.index import expand_paths, index_paths
-from shotseek.pipeline.media import confine
+from shotseek.pipeline.index import index_paths
+from shotseek.pipeline.media import confine, expand_paths
 from shotseek.pipeline.models import IndexOutcome, ProgressEvent
 from shotseek.pipeline.store import ShotStore
 

@@ -1,11 +1,14 @@
-"""Media the pipeline is handed from outside: confinement of paths to the media roots (the MCP
-server opens nothing else) and query images (checked, decoded small, freed at once)."""
+"""Media the pipeline is handed from outside: the video files a list of files and folders names,
+confinement of paths to the media roots (the MCP server opens nothing else) and query images
+(checked, decoded small, freed at once)."""
 
 from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -17,6 +20,36 @@ from shotseek.pipeline.config import (
     QUERY_IMAGE_SIDE,
 )
 from shotseek.pipeline.errors import MediaAccessError, QueryError
+
+#: File name endings of the videos looked for in folders.
+VIDEO_EXTENSIONS = frozenset(
+    ".mp4 .m4v .mov .mkv .webm .avi .wmv .flv .mpg .mpeg .m2v .ts .mts .m2ts .mxf .3gp .ogv "
+    ".dv .vob".split()
+)
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given, plus the videos found in folders (recursively), each once, in order."""
+    seen: set[Path] = set()
+    out: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in VIDEO_EXTENSIONS
+                and not p.name.startswith(".")
+            )
+        else:
+            found = [path]
+        for p in found:
+            key = p.resolve() if p.exists() else p.absolute()
+            if key not in seen:  # each file once, however many links lead to it
+                seen.add(key)
+                out.append(p.absolute())  # as found: a link stays a link, for the caller to judge
+    return out
 
 
 def check_path_text(path: str) -> str:
@@ -111,6 +144,16 @@ def load_image(image: str | Path | bytes) -> Image.Image:
         ) from exc
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise QueryError(
-            f"{name} is a damaged or unsupported image ({type(exc).__name__}: "
-            f"{str(exc)[:200]}); save it again as JPEG or PNG"
+            f"{name} is a damaged or unsupported image ({_image_reason(exc)}); save it again as "
+            "JPEG or PNG"
         ) from exc
+
+
+def _image_reason(exc: BaseException) -> str:
+    """The decoder's complaint without Python object reprs (``<_io.BytesIO object at 0x…>``)
+    and without being cut mid-word."""
+    text = re.sub(r"\s*<[^<>]* object at 0x[0-9a-fA-F]+>", "", str(exc)).strip(" :")
+    text = text.splitlines()[0] if text else ""
+    if len(text) > 200:
+        text = text[:200].rsplit(" ", 1)[0] + " …"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -96,8 +96,10 @@ def answer(
     feedback: Feedback | None = None,
     parent_id: str | None = None,
     enrich: Sequence[Enricher] = (),
+    notes: Sequence[str | None] = (),
 ) -> SearchResult:
-    """Ranked shots → hits → judged → enriched → recorded: the one way a result is made."""
+    """Ranked shots → hits → judged → enriched → recorded: the one way a result is made.
+    ``notes`` are told to the user with the verdict (a query the model reads only in part)."""
     hits: list[SearchHit] = []
     per_video: dict[str, int] = {}
     for shot, score in found:
@@ -119,6 +121,7 @@ def answer(
         verdict, note = True, "nothing matches the filters"
     else:
         note = "refined results are ranked by feedback; no_good_match is judged on searches"
+    note = "; ".join(n for n in (*notes, note) if n) or None
     result = SearchResult(
         search_id=uuid.uuid4().hex[:12],
         parent_id=parent_id,
@@ -181,7 +184,10 @@ def search(
     vector = query_vector(encoder, text, image, query.image_weight)
     scope = {"video_ids": video_ids, "after": query.after, "before": query.before}
     found = store.query(model_id, vector=vector, limit=_fetch_size(query), **scope)
-    return answer(settings, model_id, query, found, vector=vector, judged=True, enrich=enrich)
+    notes = [encoder.text_overflow(text)] if text else []
+    return answer(
+        settings, model_id, query, found, vector=vector, judged=True, enrich=enrich, notes=notes
+    )
 
 
 def refine(
@@ -262,6 +268,7 @@ def refine(
         feedback=feedback,
         parent_id=parent.search_id,
         enrich=enrich,
+        notes=[encoder.text_overflow(t) for t in new.text + new.negative_text],
     )
 
 

@@ -35,6 +35,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: re-wrapped paragraphs, flags shown without a type
 )
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -43,13 +44,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 ModelOpt = Annotated[
     str | None,
     typer.Option(
-        "--model", help="open_clip name, hf-hub:org/repo or local-dir:/path [env SHOTSEEK_MODEL]."
+        "--model", help="open_clip name, hf-hub:org/repo or local-dir:/path (env SHOTSEEK_MODEL)."
     ),
 ]
 PretrainedOpt = Annotated[
     str | None,
     typer.Option(
-        "--pretrained", help="Pretrained tag, checkpoint file, or none [env SHOTSEEK_PRETRAINED]."
+        "--pretrained",
+        help="Pretrained tag, checkpoint file, best or none (env SHOTSEEK_PRETRAINED).",
     ),
 ]
 CheckpointTagOpt = Annotated[
@@ -111,7 +113,7 @@ def _main(
 FpsOpt = Annotated[
     float | None,
     typer.Option(
-        "--fps", min=FPS_MIN, max=FPS_MAX, help="Frames sampled per second [env SHOTSEEK_FPS]."
+        "--fps", min=FPS_MIN, max=FPS_MAX, help="Frames sampled per second (env SHOTSEEK_FPS)."
     ),
 ]
 
@@ -133,7 +135,9 @@ def index(
     force: Annotated[bool, typer.Option("--force", help="Re-index files already indexed.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Index videos: sample, embed, find classes → scenes → shots, store them.
+    """Index videos: find classes → scenes → shots, store them.
+
+    Samples and embeds each file, finds its camera cuts and semantic classes, scenes and shots.
 
     Files already indexed with the same model and settings are skipped; a file that cannot be
     indexed is reported and the others go on (exit code 1 if any failed).
@@ -197,7 +201,10 @@ def videos(
     pretrained: PretrainedOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List indexed videos (of every model, unless --model/--pretrained picks one)."""
+    """List indexed videos with their models.
+
+    Every model's videos are listed unless --model/--pretrained picks one.
+    """
     from shotseek.pipeline.catalog import list_videos
 
     settings = _settings(model=model, pretrained=pretrained)
@@ -229,9 +236,11 @@ def structure(
     pretrained: PretrainedOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show one video's classes → scenes → shots with timecodes, and how each shot's start was
-    found: start, cut, dissolve (found on every frame) or content (a change within one camera
-    shot, found on the sampled frames)."""
+    """Show one video's classes → scenes → shots.
+
+    With timecodes, and how each shot's start was found: start, cut, dissolve (found on every
+    frame) or content (a change within one camera shot, found on the sampled frames).
+    """
     from shotseek.pipeline.catalog import video_structure
 
     settings = _settings(model=model, pretrained=pretrained)
@@ -348,8 +357,17 @@ def search(
     before: Annotated[
         str | None, typer.Option("--before", help="Only shots starting before this time.")
     ] = None,
-    min_score: Annotated[float | None, typer.Option("--min-score")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=LIMIT_MAX)] = DEFAULT_LIMIT,
+    min_score: Annotated[
+        float | None,
+        typer.Option(
+            "--min-score",
+            help="Leave out hits scoring under this cosine similarity (it depends on the "
+            "model: real CLIP text queries score about 0.2-0.35).",
+        ),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=LIMIT_MAX, help="Most hits to show.")
+    ] = DEFAULT_LIMIT,
     per_video: Annotated[
         int | None, typer.Option("--per-video", min=1, help="At most this many hits per video.")
     ] = None,
@@ -408,7 +426,10 @@ def refine(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Refine a search: more like the positive shots, less like the negative ones."""
+    """Refine a search: more like these, less like those.
+
+    Positive and negative shot ids (or the short prefixes the tables print), and extra words.
+    """
     from shotseek.pipeline.search import refine as run_refine
 
     settings = _settings()
@@ -440,11 +461,13 @@ def serve(
         typer.Option(
             "--media-root",
             help="A folder the server may read videos and images from "
-            "(repeatable) [env SHOTSEEK_MEDIA_ROOTS].",
+            "(repeatable; env SHOTSEEK_MEDIA_ROOTS).",
         ),
     ] = None,
 ) -> None:
-    """Run the MCP server: stdio for chat clients (default), or streamable HTTP for teams.
+    """Run the MCP server (stdio, or HTTP with --http).
+
+    Stdio for chat clients (the default), or streamable HTTP for teams.
 
     Over HTTP a bearer token (SHOTSEEK_TOKEN) is required by every request when set, and must be
     set to bind anything but a loopback address.
@@ -496,14 +519,23 @@ def serve(
 
 @_command()
 def probe(
-    videos: Annotated[list[Path], typer.Argument(help="Video files to check.")],
+    videos: Annotated[list[Path], typer.Argument(help="Video files and folders to check.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Check that videos can be read and show what their headers say."""
+    """Check that videos can be read; show their headers.
+
+    Folders are searched for video files, as index does.
+    """
+    from shotseek.pipeline.media import expand_paths
     from shotseek.pipeline.video import probe as probe_video
 
     infos, failed = [], 0
-    for path in videos:
+    files = expand_paths(videos)
+    for folder in (p for p in videos if p.is_dir()):
+        if not any(f.is_relative_to(folder.absolute()) for f in files):
+            failed += 1
+            err.print(f"[red]error[/red]: {folder}: no video files in this folder", highlight=False)
+    for path in files:
         try:
             infos.append(probe_video(path))
         except ShotseekError as exc:
@@ -512,6 +544,8 @@ def probe(
     if as_json:
         _print_json(infos)
     else:
+        if not infos:
+            raise typer.Exit(1)
         table = _table("file", "duration", "size", "rotation", "fps", "codec", fold=("file",))
         for info in infos:
             table.add_row(
@@ -536,7 +570,7 @@ def sample(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Sample frames the way indexing does and list their exact times."""
+    """List the frames indexing samples, with exact times."""
     from PIL import Image
 
     from shotseek.pipeline.video import sample_frames
@@ -573,7 +607,10 @@ def models(
     name: Annotated[str | None, typer.Argument(help="Only models containing this text.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List open_clip models and pretrained tags (the default is marked)."""
+    """List open_clip models and pretrained tags.
+
+    The default is marked.
+    """
     from shotseek.pipeline.encoder import list_pretrained
 
     defaults = Settings()
@@ -598,7 +635,10 @@ def check_model(
     device: DeviceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Load the embedding model (downloading its weights if needed) and describe it."""
+    """Load the embedding model and describe it.
+
+    Downloads its weights if they are not cached yet.
+    """
     from shotseek.pipeline.encoder import get_encoder
 
     settings = _settings(
@@ -621,7 +661,10 @@ def check_model(
 
 @_command()
 def config(as_json: JsonOpt = False) -> None:
-    """Show the effective settings (defaults + SHOTSEEK_* environment variables)."""
+    """Show the effective settings.
+
+    Defaults, then SHOTSEEK_* environment variables; secrets are masked.
+    """
     settings = _settings()
     data = settings.model_dump(mode="json")
     if as_json:
