@@ -90,9 +90,11 @@ class ShotStore:
         except RuntimeError as exc:
             if "already accessed" in str(exc):
                 raise StoreUnavailableError(
-                    f"the embedded store {self.location} is in use by another shotseek process; "
-                    "it allows one process at a time. For concurrent access run a Qdrant server "
-                    "(docker run -p 6333:6333 qdrant/qdrant) and set SHOTSEEK_QDRANT_URL=http://localhost:6333"
+                    f"the embedded store {self.location} is in use by another shotseek process "
+                    "(an index run?); it allows one process at a time: wait for it to finish. "
+                    "(A running `shotseek serve` is reached through it: the CLI does that by "
+                    "itself.) For concurrent access by many processes run a Qdrant server (docker "
+                    "run -p 6333:6333 qdrant/qdrant) and set SHOTSEEK_QDRANT_URL=http://localhost:6333"
                 ) from exc
             raise StoreUnavailableError(f"cannot open the store at {self.location}: {exc}") from exc
         except Exception as exc:

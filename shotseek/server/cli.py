@@ -124,6 +124,28 @@ def _open_store(settings: Settings):
     return ShotStore(settings)
 
 
+def _via_server(
+    settings: Settings, op: str, params: dict[str, Any], on_progress: Any = None
+) -> Any:
+    """The answer of a ``shotseek serve`` running on this data directory (it holds the embedded
+    store), or ``NO_SERVER`` when none runs and the command opens the store itself."""
+    from shotseek.server.local import NO_SERVER, LocalServerError, call
+
+    if settings.qdrant_url:
+        return NO_SERVER  # a Qdrant server takes any number of clients
+    try:
+        return call(settings.data_dir, op, params, on_progress)
+    except LocalServerError as exc:
+        raise ShotseekError(str(exc)) from exc
+
+
+def _as_sent(ref: str) -> str:
+    """A reference as the running server must see it: an existing relative path made absolute
+    (the server's working directory is not ours); ids and names as they are."""
+    path = Path(ref).expanduser()
+    return str(path.absolute()) if path.exists() else ref
+
+
 @_command()
 def index(
     paths: Annotated[list[Path], typer.Argument(help="Video files and folders (recursive).")],
@@ -144,34 +166,51 @@ def index(
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from shotseek.pipeline.index import index_paths
+    from shotseek.pipeline.models import IndexReport, ProgressEvent
+    from shotseek.server.local import NO_SERVER
 
-    settings = _settings(
+    overrides = dict(
         fps=fps, model=model, pretrained=pretrained, checkpoint_tag=checkpoint_tag, device=device
     )
-    with _open_store(settings) as store:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[stage]}"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=False,
-            disable=as_json,
-        ) as bar:
-            tasks: dict[str, int] = {}
+    settings = _settings(**overrides)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[stage]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+        disable=as_json,
+    ) as bar:
+        tasks: dict[str, int] = {}
 
-            def on_progress(event) -> None:
-                if event.path not in tasks:
-                    name = Path(event.path).name
-                    tasks[event.path] = bar.add_task(
-                        f"[{event.file_number}/{event.file_count}] {name}", total=None, stage=""
-                    )
-                bar.update(
-                    tasks[event.path], completed=event.done, total=event.total, stage=event.stage
+        def on_progress(event) -> None:
+            if isinstance(event, dict):
+                event = ProgressEvent.model_validate(event)
+            if event.path not in tasks:
+                name = Path(event.path).name
+                tasks[event.path] = bar.add_task(
+                    f"[{event.file_number}/{event.file_count}] {name}", total=None, stage=""
                 )
+            bar.update(
+                tasks[event.path], completed=event.done, total=event.total, stage=event.stage
+            )
 
-            report = index_paths(paths, settings, store=store, force=force, progress=on_progress)
+        params = {
+            "paths": [str(p.expanduser().absolute()) for p in paths],
+            "force": force,
+            "settings": {k: v for k, v in overrides.items() if v is not None},
+        }
+        answer = _via_server(settings, "index", params, on_progress)
+        if answer is not NO_SERVER:
+            report = IndexReport.model_validate(answer)
+        else:
+            from shotseek.pipeline.index import index_paths
+
+            with _open_store(settings) as store:
+                report = index_paths(
+                    paths, settings, store=store, force=force, progress=on_progress
+                )
     if as_json:
         _print_json(report)
     else:
@@ -205,11 +244,21 @@ def videos(
 
     Every model's videos are listed unless --model/--pretrained picks one.
     """
-    from shotseek.pipeline.catalog import list_videos
+    from shotseek.pipeline.models import VideoRecord
+    from shotseek.server.local import NO_SERVER
 
     settings = _settings(model=model, pretrained=pretrained)
-    with _open_store(settings) as store:
-        records = list_videos(store, settings, every_model=model is None and pretrained is None)
+    every = model is None and pretrained is None
+    picked = {"model": model, "pretrained": pretrained}
+    params = {"every_model": every, "settings": {k: v for k, v in picked.items() if v}}
+    answer = _via_server(settings, "videos", params)
+    if answer is not NO_SERVER:
+        records = [VideoRecord.model_validate(r) for r in answer]
+    else:
+        from shotseek.pipeline.catalog import list_videos
+
+        with _open_store(settings) as store:
+            records = list_videos(store, settings, every_model=every)
     if as_json:
         _print_json(records)
         return
@@ -241,11 +290,20 @@ def structure(
     With timecodes, and how each shot's start was found: start, cut, dissolve (found on every
     frame) or content (a change within one camera shot, found on the sampled frames).
     """
-    from shotseek.pipeline.catalog import video_structure
+    from shotseek.pipeline.models import VideoStructure
+    from shotseek.server.local import NO_SERVER
 
     settings = _settings(model=model, pretrained=pretrained)
-    with _open_store(settings) as store:
-        result = video_structure(store, settings, video)
+    picked = {"model": model, "pretrained": pretrained}
+    params = {"video": _as_sent(video), "settings": {k: v for k, v in picked.items() if v}}
+    answer = _via_server(settings, "structure", params)
+    if answer is not NO_SERVER:
+        result = VideoStructure.model_validate(answer)
+    else:
+        from shotseek.pipeline.catalog import video_structure
+
+        with _open_store(settings) as store:
+            result = video_structure(store, settings, video)
     if as_json:
         _print_json(result)
         return
@@ -376,16 +434,16 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search shots by text, by image, or both."""
-    from shotseek.pipeline.models import SearchQuery, parse_timecode
-    from shotseek.pipeline.search import search as run_search
+    from shotseek.pipeline.models import SearchQuery, SearchResult, parse_timecode
+    from shotseek.server.local import NO_SERVER
 
     settings = _settings(model=model, pretrained=pretrained)
     try:
         query = SearchQuery(
             text=text,
-            image=str(image) if image else None,
+            image=str(image.expanduser().absolute()) if image else None,
             image_weight=image_weight,
-            videos=video or None,
+            videos=[_as_sent(v) for v in video] if video else None,
             after=parse_timecode(after) if after else None,
             before=parse_timecode(before) if before else None,
             min_score=min_score,
@@ -394,8 +452,19 @@ def search(
         )
     except ValueError as exc:
         raise ShotseekError(validation_message(exc)) from exc
-    with _open_store(settings) as store:
-        result = run_search(settings, store, query)
+    picked = {"model": model, "pretrained": pretrained}
+    params = {
+        "query": query.model_dump(mode="json"),
+        "settings": {k: v for k, v in picked.items() if v},
+    }
+    answer = _via_server(settings, "search", params)
+    if answer is not NO_SERVER:
+        result = SearchResult.model_validate(answer)
+    else:
+        from shotseek.pipeline.search import search as run_search
+
+        with _open_store(settings) as store:
+            result = run_search(settings, store, query)
     if as_json:
         _print_json(result)
     else:
@@ -430,21 +499,27 @@ def refine(
 
     Positive and negative shot ids (or the short prefixes the tables print), and extra words.
     """
-    from shotseek.pipeline.search import refine as run_refine
+    from shotseek.pipeline.models import SearchResult
+    from shotseek.server.local import NO_SERVER
 
     settings = _settings()
-    with _open_store(settings) as store:
-        result = run_refine(
-            settings,
-            store,
-            search_id,
-            positive=positive,
-            negative=negative,
-            text=text,
-            negative_text=not_text,
-            limit=limit,
-            include_judged=include_judged,
-        )
+    args = dict(
+        search_id=search_id,
+        positive=positive,
+        negative=negative,
+        text=text,
+        negative_text=not_text,
+        limit=limit,
+        include_judged=include_judged,
+    )
+    answer = _via_server(settings, "refine", {"args": args})
+    if answer is not NO_SERVER:
+        result = SearchResult.model_validate(answer)
+    else:
+        from shotseek.pipeline.search import refine as run_refine
+
+        with _open_store(settings) as store:
+            result = run_refine(settings, store, **args)
     if as_json:
         _print_json(result)
     else:
@@ -483,6 +558,23 @@ def serve(
             f"refusing to serve HTTP on {host} without a token: set SHOTSEEK_TOKEN (clients then "
             "send 'Authorization: Bearer <token>'), or bind 127.0.0.1"
         )
+    from shotseek.server.local import LocalServer, PipelineHandler
+
+    # The CLI reaches the embedded store through this server: listen before the slow imports,
+    # so that a command started meanwhile waits for the server instead of taking the store.
+    handler, local = PipelineHandler(), None
+    if not settings.qdrant_url:
+        local = LocalServer(settings.data_dir, handler)
+        if not local.start():
+            local = None
+    try:
+        _serve(settings, http, host, port, handler)
+    finally:
+        if local is not None:
+            local.stop()
+
+
+def _serve(settings: Settings, http: bool, host: str, port: int, handler: Any) -> None:
     from shotseek.server.http_auth import BearerTokenMiddleware, transport_security
     from shotseek.server.mcp_app import SharedContext, create_server
 
@@ -493,6 +585,7 @@ def serve(
         )
     shared = SharedContext(settings)
     server = create_server(shared)
+    handler.ready(shared)
     try:
         if not http:
             server.run("stdio")  # stdout carries the protocol and nothing else

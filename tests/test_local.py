@@ -1,0 +1,153 @@
+"""The command line beside a running server: the local socket, its protocol, and a real
+`shotseek serve` answering `videos`, `structure`, `search`, `refine` and `index`."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from shotseek.pipeline.errors import StoreUnavailableError
+from shotseek.server.cli import app
+from shotseek.server.local import (
+    NO_SERVER,
+    LocalServer,
+    LocalServerError,
+    call,
+    socket_path,
+)
+from tests.conftest import TINY_CLIP
+from tests.kit.footage import standard_footage
+
+
+def test_protocol_results_progress_errors_and_no_server(tmp_path):
+    def handle(op, params, progress):
+        if op == "fail":
+            raise LocalServerError("it went wrong: do this")
+        if op == "crash":
+            raise RuntimeError("a bug")
+        for i in range(3):
+            progress({"step": i})
+        return {"op": op, **params}
+
+    assert call(tmp_path, "echo", {}) is NO_SERVER  # nobody listens yet
+    server = LocalServer(tmp_path, handle)
+    assert server.start()
+    try:
+        path = socket_path(tmp_path)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600  # the owner's alone
+        seen = []
+        assert call(tmp_path, "echo", {"a": 1}, seen.append) == {"op": "echo", "a": 1}
+        assert seen == [{"step": 0}, {"step": 1}, {"step": 2}]
+        with pytest.raises(LocalServerError, match="it went wrong: do this"):
+            call(tmp_path, "fail", {})
+        with pytest.raises(LocalServerError, match="RuntimeError: a bug"):
+            call(tmp_path, "crash", {})
+        assert LocalServer(tmp_path, handle).start() is False  # one server per data dir
+    finally:
+        server.stop()
+    assert not path.exists()
+
+
+def test_a_socket_left_by_a_killed_server_is_ignored_and_replaced(tmp_path):
+    import socket
+
+    path = socket_path(tmp_path)
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(str(path))
+    dead.close()  # the file stays, nobody listens: what kill -9 leaves
+    assert call(tmp_path, "echo", {}) is NO_SERVER
+    server = LocalServer(tmp_path, lambda op, params, progress: "alive")
+    assert server.start()
+    try:
+        assert call(tmp_path, "echo", {}) == "alive"
+    finally:
+        server.stop()
+
+
+def test_a_long_data_dir_gets_a_socket_in_the_runtime_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    path = socket_path(deep)
+    assert path.parent == tmp_path and len(os.fsencode(path)) <= 100
+    assert socket_path(deep) == path  # the client finds what the server made
+
+
+def test_a_file_someone_else_placed_there_is_not_talked_to(tmp_path):
+    path = socket_path(tmp_path)
+    path.write_text("not a socket")
+    assert call(tmp_path, "echo", {}) is NO_SERVER
+    assert LocalServer(tmp_path, lambda *a: None).start() is False
+
+
+@pytest.fixture
+def running_server(tmp_path):
+    """A real `shotseek serve` (stdio, its client idle) on a data dir with one indexed video."""
+    media = tmp_path / "media"
+    standard_footage(media / "clip.mp4")
+    env = {
+        **os.environ,
+        "SHOTSEEK_DATA_DIR": str(tmp_path / "data"),
+        "SHOTSEEK_MODEL": TINY_CLIP,
+        "SHOTSEEK_DEVICE": "cpu",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shotseek", "serve"],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    path = socket_path(tmp_path / "data")
+    for _ in range(300):
+        if path.exists():
+            break
+        time.sleep(0.1)
+    assert path.exists(), "the server made no socket"
+    yield tmp_path, media, env
+    proc.stdin.close()  # the chat client goes away: the server ends and removes its socket
+    proc.wait(timeout=60)
+    assert not path.exists()
+
+
+def test_the_cli_works_beside_a_running_server(running_server, monkeypatch):
+    tmp_path, media, env = running_server
+    for key in ("SHOTSEEK_DATA_DIR", "SHOTSEEK_MODEL", "SHOTSEEK_DEVICE"):
+        monkeypatch.setenv(key, env[key])
+    runner = CliRunner()
+    # The command started while the server was still loading: it waits for it.
+    result = runner.invoke(app, ["index", str(media), "--json"])
+    assert result.exit_code == 0, result.output
+    assert [r["status"] for r in json.loads(result.stdout)["results"]] == ["indexed"]
+
+    # The server holds the embedded store: opening it here would fail...
+    from shotseek.pipeline.config import Settings
+    from shotseek.pipeline.store import ShotStore
+
+    with pytest.raises(StoreUnavailableError):
+        ShotStore(Settings())
+    # ...and every command goes through the server instead.
+    videos = json.loads(runner.invoke(app, ["videos", "--json"]).stdout)
+    assert [v["file_name"] for v in videos] == ["clip.mp4"]
+    os.chdir(media)  # a relative path is resolved here, not in the server's folder
+    structure = runner.invoke(app, ["structure", "clip.mp4", "--json"])
+    assert structure.exit_code == 0, structure.output
+    assert json.loads(structure.stdout)["video"]["path"] == str(media / "clip.mp4")
+    found = runner.invoke(app, ["search", "a green star", "--video", "clip.mp4", "--json"])
+    assert found.exit_code == 0, found.output
+    first = json.loads(found.stdout)
+    assert first["hits"][0]["shot"]["start"] == 17.0
+    shot = first["hits"][0]["shot"]["shot_id"]
+    refined = runner.invoke(app, ["refine", first["search_id"], "--negative", shot[:8], "--json"])
+    assert refined.exit_code == 0, refined.output
+    assert json.loads(refined.stdout)["feedback"]["negative"] == [shot]
+    missing = runner.invoke(app, ["structure", "nope.mp4"])
+    assert missing.exit_code == 2 and "no indexed video matches 'nope.mp4'" in missing.stderr
+    again = runner.invoke(app, ["index", str(media)])
+    assert again.exit_code == 0 and "skipped" in again.stdout
