@@ -10,8 +10,9 @@ import functools
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import BaseModel
@@ -28,6 +29,8 @@ from shotseek.pipeline.config import (
 )
 from shotseek.pipeline.errors import ShotseekError
 from shotseek.pipeline.models import format_timecode, validation_message
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="shotseek",
@@ -139,6 +142,30 @@ def _via_server(
         raise ShotseekError(str(exc)) from exc
 
 
+def _served_or_local(
+    settings: Settings,
+    op: str,
+    params: dict[str, Any],
+    parse: Callable[[Any], T],
+    local: Callable[[Any], T],
+    on_progress: Any = None,
+) -> T:
+    """``op`` done by the server running on this data directory (its answer ``parse``d), or,
+    when none runs, ``local(store)`` on the store opened here."""
+    from shotseek.server.local import NO_SERVER
+
+    answer = _via_server(settings, op, params, on_progress)
+    if answer is not NO_SERVER:
+        return parse(answer)
+    with _open_store(settings) as store:
+        return local(store)
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    """The options the user gave (None: not given), as sent to the running server."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def _as_sent(ref: str) -> str:
     """A reference as the running server must see it: an existing relative path made absolute
     (the server's working directory is not ours); ids and names as they are."""
@@ -167,7 +194,6 @@ def index(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from shotseek.pipeline.models import IndexReport, ProgressEvent
-    from shotseek.server.local import NO_SERVER
 
     overrides = dict(
         fps=fps, model=model, pretrained=pretrained, checkpoint_tag=checkpoint_tag, device=device
@@ -196,21 +222,19 @@ def index(
                 tasks[event.path], completed=event.done, total=event.total, stage=event.stage
             )
 
+        def here(store):
+            from shotseek.pipeline.index import index_paths
+
+            return index_paths(paths, settings, store=store, force=force, progress=on_progress)
+
         params = {
             "paths": [str(p.expanduser().absolute()) for p in paths],
             "force": force,
-            "settings": {k: v for k, v in overrides.items() if v is not None},
+            "settings": _given(**overrides),
         }
-        answer = _via_server(settings, "index", params, on_progress)
-        if answer is not NO_SERVER:
-            report = IndexReport.model_validate(answer)
-        else:
-            from shotseek.pipeline.index import index_paths
-
-            with _open_store(settings) as store:
-                report = index_paths(
-                    paths, settings, store=store, force=force, progress=on_progress
-                )
+        report = _served_or_local(
+            settings, "index", params, IndexReport.model_validate, here, on_progress
+        )
     if as_json:
         _print_json(report)
     else:
@@ -245,20 +269,19 @@ def videos(
     Every model's videos are listed unless --model/--pretrained picks one.
     """
     from shotseek.pipeline.models import VideoRecord
-    from shotseek.server.local import NO_SERVER
 
     settings = _settings(model=model, pretrained=pretrained)
     every = model is None and pretrained is None
-    picked = {"model": model, "pretrained": pretrained}
-    params = {"every_model": every, "settings": {k: v for k, v in picked.items() if v}}
-    answer = _via_server(settings, "videos", params)
-    if answer is not NO_SERVER:
-        records = [VideoRecord.model_validate(r) for r in answer]
-    else:
+
+    def here(store):
         from shotseek.pipeline.catalog import list_videos
 
-        with _open_store(settings) as store:
-            records = list_videos(store, settings, every_model=every)
+        return list_videos(store, settings, every_model=every)
+
+    params = {"every_model": every, "settings": _given(model=model, pretrained=pretrained)}
+    records = _served_or_local(
+        settings, "videos", params, lambda a: [VideoRecord.model_validate(r) for r in a], here
+    )
     if as_json:
         _print_json(records)
         return
@@ -291,19 +314,16 @@ def structure(
     frame) or content (a change within one camera shot, found on the sampled frames).
     """
     from shotseek.pipeline.models import VideoStructure
-    from shotseek.server.local import NO_SERVER
 
     settings = _settings(model=model, pretrained=pretrained)
-    picked = {"model": model, "pretrained": pretrained}
-    params = {"video": _as_sent(video), "settings": {k: v for k, v in picked.items() if v}}
-    answer = _via_server(settings, "structure", params)
-    if answer is not NO_SERVER:
-        result = VideoStructure.model_validate(answer)
-    else:
+
+    def here(store):
         from shotseek.pipeline.catalog import video_structure
 
-        with _open_store(settings) as store:
-            result = video_structure(store, settings, video)
+        return video_structure(store, settings, video)
+
+    params = {"video": _as_sent(video), "settings": _given(model=model, pretrained=pretrained)}
+    result = _served_or_local(settings, "structure", params, VideoStructure.model_validate, here)
     if as_json:
         _print_json(result)
         return
@@ -435,7 +455,6 @@ def search(
 ) -> None:
     """Search shots by text, by image, or both."""
     from shotseek.pipeline.models import SearchQuery, SearchResult, parse_timecode
-    from shotseek.server.local import NO_SERVER
 
     settings = _settings(model=model, pretrained=pretrained)
     try:
@@ -452,19 +471,17 @@ def search(
         )
     except ValueError as exc:
         raise ShotseekError(validation_message(exc)) from exc
-    picked = {"model": model, "pretrained": pretrained}
-    params = {
-        "query": query.model_dump(mode="json"),
-        "settings": {k: v for k, v in picked.items() if v},
-    }
-    answer = _via_server(settings, "search", params)
-    if answer is not NO_SERVER:
-        result = SearchResult.model_validate(answer)
-    else:
+
+    def here(store):
         from shotseek.pipeline.search import search as run_search
 
-        with _open_store(settings) as store:
-            result = run_search(settings, store, query)
+        return run_search(settings, store, query)
+
+    params = {
+        "query": query.model_dump(mode="json"),
+        "settings": _given(model=model, pretrained=pretrained),
+    }
+    result = _served_or_local(settings, "search", params, SearchResult.model_validate, here)
     if as_json:
         _print_json(result)
     else:
@@ -500,7 +517,6 @@ def refine(
     Positive and negative shot ids (or the short prefixes the tables print), and extra words.
     """
     from shotseek.pipeline.models import SearchResult
-    from shotseek.server.local import NO_SERVER
 
     settings = _settings()
     args = dict(
@@ -512,14 +528,13 @@ def refine(
         limit=limit,
         include_judged=include_judged,
     )
-    answer = _via_server(settings, "refine", {"args": args})
-    if answer is not NO_SERVER:
-        result = SearchResult.model_validate(answer)
-    else:
+
+    def here(store):
         from shotseek.pipeline.search import refine as run_refine
 
-        with _open_store(settings) as store:
-            result = run_refine(settings, store, **args)
+        return run_refine(settings, store, **args)
+
+    result = _served_or_local(settings, "refine", {"args": args}, SearchResult.model_validate, here)
     if as_json:
         _print_json(result)
     else:
