@@ -24,6 +24,7 @@ from array import array
 from collections import deque
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from shotseek.pipeline.models import CameraBoundary
@@ -133,8 +134,6 @@ class CutDetector:
         self.times.append(time)
         h, w = image.shape[:2]
         ch = max(2, round(h * _CHECK_WIDTH / w))
-        import cv2
-
         small = cv2.resize(image, (_CHECK_WIDTH, ch), interpolation=cv2.INTER_AREA)
         self._small.append(_normalised(small))
         self._raw.append(small.astype(np.float32))
