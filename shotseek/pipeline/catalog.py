@@ -80,11 +80,10 @@ def list_videos(
 ) -> list[VideoRecord]:
     """The indexed videos, each with the model it was indexed with: of every model in the store,
     or (``every_model=False``) of the readers' model only."""
-    if not every_model:
+    known = store.models()
+    if not every_model or not known:  # an empty store: reader_model says to index first
         return store.list_videos(reader_model(store, settings).model_id)
-    if not store.models():
-        reader_model(store, settings)  # raises: the store is empty, index first
-    records = [r for model_id in store.models() for r in store.list_videos(model_id)]
+    records = [r for model_id in known for r in store.list_videos(model_id)]
     return sorted(records, key=lambda r: (r.path, r.model_id))
 
 
@@ -92,24 +91,25 @@ def video_structure(store: ShotStore, settings: Settings, ref: str) -> VideoStru
     """One video's hierarchy; ``ref`` is its id (or id prefix), path or file name. A video
     indexed with several models is shown with the readers' model."""
     known = store.models()
-    found: dict[str, VideoRecord] = {}
-    error: VideoNotFoundError | None = None
-    for model_id in known:
-        try:
-            found[model_id] = store.find_video(model_id, ref)
-        except VideoNotFoundError as exc:
-            error = error or exc
-    if len(found) == 1:
-        model_id, record = next(iter(found.items()))
-    elif found:
+    if len(known) <= 1:  # the usual case; an empty store: reader_model says to index first
         model_id = reader_model(store, settings).model_id
-        if model_id not in found:
-            raise VideoNotFoundError(f"{ref!r} is not indexed with {model_id}")
-        record = found[model_id]
+        record = store.find_video(model_id, ref)
     else:
-        if error is None:
-            reader_model(store, settings)  # raises: the store is empty, index first
-        raise error  # type: ignore[misc]
+        found: dict[str, VideoRecord] = {}
+        for model_id in known:
+            try:
+                found[model_id] = store.find_video(model_id, ref)
+            except VideoNotFoundError as exc:
+                missing = exc  # the store's own words, if no model has it
+        if not found:
+            raise missing
+        if len(found) == 1:
+            model_id, record = next(iter(found.items()))
+        else:
+            model_id = reader_model(store, settings).model_id
+            if model_id not in found:
+                raise VideoNotFoundError(f"{ref!r} is not indexed with {model_id}")
+            record = found[model_id]
     shots = store.shots_of(model_id, record.video_id)
     scenes: list[SceneInfo] = []
     for shot in shots:
