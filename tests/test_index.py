@@ -133,19 +133,19 @@ def test_a_failure_mid_run_leaves_the_previous_shots(
     before = [(s.shot_id, s.start, s.end) for s in store.shots_of(model, first.video_id)]
     record_before = store.get_video(model, first.video_id)
 
-    real_upsert = store.client.upsert
+    real_upsert = store.engine.upsert
     calls = {"n": 0}
 
-    def failing_upsert(collection, points, **kw):
+    def failing_upsert(collection, points):
         calls["n"] += 1
         if calls["n"] == 2:  # the shots went in; the video record write fails
             raise OSError("disk full")
-        return real_upsert(collection, points=points, **kw)
+        return real_upsert(collection, points)
 
-    monkeypatch.setattr(store.client, "upsert", failing_upsert)
+    monkeypatch.setattr(store.engine, "upsert", failing_upsert)
     with pytest.raises(OSError, match="disk full"):
         _index(plain_video.path, settings, store, tiny_encoder, force=True)
-    monkeypatch.setattr(store.client, "upsert", real_upsert)
+    monkeypatch.setattr(store.engine, "upsert", real_upsert)
 
     after = [(s.shot_id, s.start, s.end) for s in store.shots_of(model, first.video_id)]
     assert after == before
@@ -162,17 +162,19 @@ def test_points_left_by_a_killed_run_are_invisible_and_collected(
 ):
     first = _index(plain_video.path, settings, store, tiny_encoder)
     model = tiny_encoder.model_id
-    real_upsert = store.client.upsert
+    real_upsert = store.engine.upsert
     calls = {"n": 0}
 
-    def dying_upsert(collection, points, **kw):
+    def dying_upsert(collection, points):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt  # killed between the shots and the record
-        return real_upsert(collection, points=points, **kw)
+        return real_upsert(collection, points)
 
-    monkeypatch.setattr(store.client, "upsert", dying_upsert)
-    monkeypatch.setattr(store, "_discard", lambda *a: None)  # as if the process died right away
+    monkeypatch.setattr(store.engine, "upsert", dying_upsert)
+    monkeypatch.setattr(
+        store, "_discard_unless_current", lambda *a: None
+    )  # as if the process died right away
     with pytest.raises(KeyboardInterrupt):
         _index(plain_video.path, settings, store, tiny_encoder, force=True)
     monkeypatch.undo()

@@ -565,6 +565,7 @@ def test_thumbnails_are_served_only_from_the_data_dir(server, indexed, media, tm
     from PIL import Image
 
     from shotseek.pipeline.catalog import reader_model
+    from shotseek.pipeline.store.engine import Where
 
     root, outside = media
     secret = outside / "secret.jpg"
@@ -573,8 +574,10 @@ def test_thumbnails_are_served_only_from_the_data_dir(server, indexed, media, tm
     shot_id = first.structured_content["hits"][0]["shot"]["shot_id"]
     store = _SHARED[server].get().store
     model_id = reader_model(store, store.settings).model_id
-    store.client.set_payload(
-        store.shots_collection(model_id), payload={"thumbnail": str(secret)}, points=[shot_id]
+    store.engine.set_payload(
+        store.shots_collection(model_id),
+        {"thumbnail": str(secret)},
+        Where(equals={"shot_id": shot_id}),
     )
 
     async def go():

@@ -19,6 +19,7 @@ from shotseek.pipeline.models import (
     ClassInfo,
     IndexedModel,
     SceneInfo,
+    SearchIndexState,
     VideoRecord,
     VideoStructure,
 )
@@ -85,6 +86,11 @@ def list_videos(
         return store.list_videos(reader_model(store, settings).model_id)
     records = [r for model_id in known for r in store.list_videos(model_id)]
     return sorted(records, key=lambda r: (r.path, r.model_id))
+
+
+def index_states(store: ShotStore) -> list[SearchIndexState]:
+    """How far each model's search index is built."""
+    return [store.index_state(model_id) for model_id in sorted(store.models())]
 
 
 def video_structure(store: ShotStore, settings: Settings, ref: str) -> VideoStructure:

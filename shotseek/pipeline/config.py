@@ -52,6 +52,13 @@ MAX_SEARCHES_KEPT = 500
 CALIBRATION_WINDOW, CALIBRATION_MIN, NO_MATCH_MARGIN = 50, 5, 3.0
 #: An index job's reply lists at most this many failures and this many results a page.
 JOB_FAILURES_SHOWN, JOB_PAGE_MAX = 20, 100
+#: The embedded store's search index (HNSW): edges per node, candidates while building, and how
+#: many KB of vectors outside it are searched exactly instead (10,000 KB: about 3,300 768-D shots;
+#: below that a scan is as fast as the graph). Qdrant's defaults.
+HNSW_M, HNSW_EF_CONSTRUCT, INDEX_THRESHOLD_KB = 16, 100, 10_000
+#: On a shared Qdrant server, shot points of a run younger than this that no video record names
+#: may be another process's index run in progress: garbage collection leaves them alone.
+GC_GRACE_SECONDS = 3600.0
 #: A bearer token shorter than this is refused: it could be guessed.
 MIN_TOKEN_CHARS = 16
 
@@ -70,12 +77,30 @@ class Settings(BaseSettings):
     qdrant_url: str | None = Field(
         None,
         description=(
-            "Qdrant server URL (e.g. http://localhost:6333). Unset: an embedded store in "
-            "<data_dir>/qdrant, for one process at a time and up to about 20,000 shots."
+            "Qdrant server URL (e.g. http://localhost:6333). Unset: the embedded store (Qdrant "
+            "Edge) in <data_dir>/edge, for one process at a time."
         ),
     )
     qdrant_api_key: SecretStr | None = Field(
         None, description="API key for the Qdrant server (never printed or logged)."
+    )
+
+    hnsw_ef: int = Field(
+        128,
+        ge=16,
+        le=4096,
+        description=(
+            "Candidates the search index (HNSW) examines per query: higher finds the true "
+            "nearest shots more often and costs time (see bench/bench_store.py)."
+        ),
+    )
+    quantize: bool = Field(
+        False,
+        description=(
+            "Keep an int8 copy of each shot vector in memory for the search index, the full "
+            "vectors on disk for rescoring: a quarter of the memory. Chosen when the embedded "
+            "store is created."
+        ),
     )
 
     # Sampling
@@ -235,9 +260,19 @@ class Settings(BaseSettings):
         return [h.strip() for h in self.allowed_hosts.split(",") if h.strip()]
 
     @property
+    def store_path(self) -> Path:
+        """The embedded store's folder (Qdrant Edge)."""
+        return self.data_dir / "edge"
+
+    @property
+    def legacy_store_path(self) -> Path:
+        """Where shotseek kept its embedded store before Qdrant Edge (migrated on open)."""
+        return self.data_dir / "qdrant"
+
+    @property
     def store_location(self) -> str:
         """Where the shots live: the server URL, or the embedded store's folder."""
-        return self.qdrant_url or str(self.data_dir / "qdrant")
+        return self.qdrant_url or str(self.store_path)
 
     @model_validator(mode="after")
     def _weights_follow_the_model(self) -> Settings:

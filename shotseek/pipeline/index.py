@@ -348,8 +348,11 @@ def index_paths(
     force: bool = False,
     progress: ProgressCallback | None = None,
     on_result: Callable[[IndexOutcome], None] | None = None,
+    build_in_background: bool = False,
 ) -> IndexReport:
     """Index files and folders; a file that fails is reported with its reason and skipped.
+    Then the store's search index is built over the new shots: here, or (a server, which
+    searches meanwhile) ``build_in_background``.
 
     ``on_result`` hears each file's outcome as soon as it is known."""
     files = expand_paths(paths)
@@ -397,4 +400,6 @@ def index_paths(
         results.append(outcome)
         if on_result is not None:
             on_result(outcome)
+    if any(r.status == "indexed" for r in results):
+        store.build_index(encoder.model_id, background=build_in_background)
     return IndexReport(results=results)

@@ -246,6 +246,7 @@ class IndexJobs:
                     force=force,
                     progress=lambda e: self._update(job, e),
                     on_result=on_result,
+                    build_in_background=True,  # the server searches meanwhile
                 )
         except Exception as exc:  # e.g. the model cannot be loaded: the whole job fails
             log.exception("index job %s failed", job.job_id)

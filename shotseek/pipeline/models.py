@@ -280,6 +280,31 @@ class IndexReport(BaseModel):
         return [r for r in self.results if r.status == "failed"]
 
 
+class SearchIndexState(BaseModel):
+    """How much of a model's shots the search index (HNSW) covers; the rest are searched
+    exactly (fine for thousands of shots, slower past about 100,000)."""
+
+    model_id: str
+    shots: int = Field(description="Shot points in the store.")
+    indexed: int = Field(description="Of which in the search index.")
+    building: bool = Field(description="An index build is running now.")
+    build_due: bool = Field(
+        description="Enough shots are outside the index for a build to take them in (small "
+        "remainders are searched exactly by design)."
+    )
+
+
+class MigrationReport(BaseModel):
+    """What moving an older embedded store into Qdrant Edge did."""
+
+    models: list[str] = Field(description="Embedding models whose shots were moved.")
+    videos_copied: int
+    videos_already_there: int = Field(description="Copied by an earlier, interrupted run.")
+    shots_copied: int
+    seconds: float
+    old_store_kept_at: str = Field(description="The old folder, renamed; delete it when done.")
+
+
 Stage = Literal["probe", "sample", "analyse", "thumbnails", "store", "done", "skipped", "failed"]
 
 

@@ -268,7 +268,7 @@ def videos(
 
     Every model's videos are listed unless --model/--pretrained picks one.
     """
-    from shotseek.pipeline.models import VideoRecord
+    from shotseek.pipeline.models import SearchIndexState, VideoRecord
 
     settings = _settings(model=model, pretrained=pretrained)
     every = model is None and pretrained is None
@@ -299,6 +299,26 @@ def videos(
     out.print(table)
     if len({v.file_name for v in records}) < len(records):
         err.print("several videos share a file name: name them by id or path", highlight=False)
+
+    def states_here(store):
+        from shotseek.pipeline.catalog import index_states
+
+        return index_states(store)
+
+    for state in _served_or_local(
+        settings,
+        "index_state",
+        {},
+        lambda a: [SearchIndexState.model_validate(s) for s in a],
+        states_here,
+    ):
+        if state.building or state.build_due:
+            doing = "being built now" if state.building else "built after the next index run"
+            err.print(
+                f"{state.model_id}: {state.indexed:,} of {state.shots:,} shots are in the search "
+                f"index ({doing}); searches are exact over the rest meanwhile",
+                highlight=False,
+            )
 
 
 @_command()
@@ -623,6 +643,52 @@ def _serve(settings: Settings, http: bool, host: str, port: int, handler: Any) -
         uvicorn.run(app_, host=host, port=port, log_level="warning")
     finally:
         shared.close()
+
+
+@_command()
+def migrate(as_json: JsonOpt = False) -> None:
+    """Move a store written by an older shotseek into Qdrant Edge.
+
+    Opening the store does this by itself; this command does it now, with progress. The stored
+    vectors are copied (nothing is re-embedded), an interrupted run resumes where it stopped, and
+    the old folder is kept, renamed, until you delete it.
+    """
+    from shotseek.pipeline.errors import ConfigError
+    from shotseek.pipeline.store.migrate import migrate_store
+
+    settings = _settings()
+    if settings.qdrant_url:
+        raise ConfigError(
+            "shotseek migrate moves the embedded store of the data dir; SHOTSEEK_QDRANT_URL is "
+            "set, so shotseek uses that server instead: unset it to migrate"
+        )
+
+    def on_progress(done: int, total: int, record) -> None:
+        if not as_json:
+            err.print(
+                f"[{done}/{total}] {record.file_name} ({record.n_shots} shots)", highlight=False
+            )
+
+    report = migrate_store(settings, on_progress)
+    if report is None:
+        err.print(f"nothing to migrate: no older store in {settings.legacy_store_path}")
+        if as_json:
+            _print_json(None)
+        return
+    if as_json:
+        _print_json(report)
+        return
+    out.print(
+        f"moved {report.videos_copied} videos ({report.shots_copied} shots) into "
+        f"{settings.store_path} in {report.seconds:.1f} s"
+        + (
+            f"; {report.videos_already_there} were already there"
+            if report.videos_already_there
+            else ""
+        )
+        + f". The old store is kept at {report.old_store_kept_at}: delete it when satisfied.",
+        highlight=False,
+    )
 
 
 @_command()

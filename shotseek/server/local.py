@@ -251,6 +251,8 @@ def _handle(
                 app.store, settings, every_model=bool(params.get("every_model", True))
             )
             return [r.model_dump(mode="json") for r in records]
+        if op == "index_state":
+            return [state.model_dump(mode="json") for state in catalog.index_states(app.store)]
         if op == "structure":
             found = catalog.video_structure(app.store, settings, str(params["video"]))
             return found.model_dump(mode="json")
@@ -267,6 +269,7 @@ def _handle(
                 store=app.store,
                 force=bool(params.get("force")),
                 progress=lambda event: progress(event.model_dump(mode="json")),
+                build_in_background=True,  # the server searches meanwhile
             )
             return report.model_dump(mode="json")
     except ShotseekError as exc:
