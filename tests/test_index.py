@@ -125,6 +125,25 @@ def test_changed_settings_reindex_and_moved_files_are_recognised(
     assert {s.path for s in store.shots_of(video.model_id, video.video_id)} == {str(elsewhere)}
 
 
+def test_an_index_run_ends_with_the_search_index_built(plain_video, settings, tiny_encoder):
+    from shotseek.pipeline.store.edge import EdgeEngine
+
+    engine = EdgeEngine(settings.store_path, index_threshold_kb=1)  # a graph for a few shots
+    with ShotStore(settings, engine=engine) as store:
+        events = []
+        index_paths(
+            [plain_video.path], settings, store=store, encoder=tiny_encoder, progress=events.append
+        )
+        assert events[-1].stage == "search index" and events[-1].path == store.location
+        state = store.index_state(tiny_encoder.model_id)
+        assert state.indexed == state.shots > 0 and not state.build_due
+        events.clear()  # nothing new: nothing to build, nothing said
+        index_paths(
+            [plain_video.path], settings, store=store, encoder=tiny_encoder, progress=events.append
+        )
+        assert "search index" not in {e.stage for e in events}
+
+
 def test_a_failure_mid_run_leaves_the_previous_shots(
     plain_video, settings, store, tiny_encoder, monkeypatch
 ):

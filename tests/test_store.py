@@ -20,9 +20,9 @@ from shotseek.pipeline.config import Settings
 from shotseek.pipeline.errors import StoreMismatchError, StoreUnavailableError
 from shotseek.pipeline.store import ShotStore
 from shotseek.pipeline.store.edge import EdgeEngine
-from shotseek.pipeline.store.engine import Point
 from shotseek.pipeline.store.qdrant import QdrantEngine
-from shotseek.pipeline.store.shots import shots_collection, video_point_id, videos_collection
+from shotseek.pipeline.store.shots import shots_collection, videos_collection
+from tests.kit.legacy import write_legacy_store
 from tests.kit.shots import MODEL, structured_vectors, synthetic_run
 
 DIM = 32
@@ -31,8 +31,8 @@ ENGINES = ["edge", "local"]
 
 def open_store(kind: str, folder: Path) -> ShotStore:
     settings = Settings(data_dir=folder)
-    if kind == "edge":
-        return ShotStore(settings, engine=EdgeEngine(folder / "edge"))
+    if kind.startswith("edge"):
+        return ShotStore(settings, engine=EdgeEngine(folder / "edge", quantize=kind == "edge-int8"))
     return ShotStore(settings, engine=QdrantEngine(path=str(folder / "local")))
 
 
@@ -113,10 +113,10 @@ def scenario(store: ShotStore) -> list:
 
 def test_both_engines_give_the_same_answers(tmp_path):
     observed = {}
-    for kind in ENGINES:
+    for kind in [*ENGINES, "edge-int8"]:  # and Edge with int8 vectors, rescored
         with open_store(kind, tmp_path / kind) as store:
             observed[kind] = scenario(store)
-    assert observed["edge"] == observed["local"]
+    assert observed["edge"] == observed["local"] == observed["edge-int8"]
     assert len(observed["edge"]) > 30
 
 
@@ -255,6 +255,7 @@ import random, sys
 import numpy as np
 from shotseek.pipeline.config import Settings
 from shotseek.pipeline.store import ShotStore
+from tests.kit.legacy import write_legacy_store
 from tests.kit.shots import MODEL, structured_vectors, synthetic_run
 rng = np.random.default_rng(int(sys.argv[2]))
 with ShotStore(Settings(data_dir=sys.argv[1])) as store:
@@ -321,41 +322,19 @@ def test_a_second_opener_gets_a_clear_error(tmp_path):
 # -- migration of stores written before Qdrant Edge ------------------------------------------
 
 
-def write_legacy_store(data_dir: Path, videos: dict[str, int]) -> dict:
-    """A store as shotseek wrote it before Edge: qdrant-client's local mode, boolean
-    ``active`` flags, no layout in the metadata; plus the leftovers of a replaced run."""
-    engine = QdrantEngine(path=str(data_dir / "qdrant"))
-    engine.create(
-        shots_collection(MODEL),
-        dim=DIM,
-        metadata={"model_id": MODEL, "dim": DIM, "spec": {"model": "x"}},
-        indexes={},
-    )
-    engine.create(
-        videos_collection(MODEL), dim=None, metadata={"model_id": MODEL, "dim": DIM}, indexes={}
-    )
+def legacy_store(data_dir: Path, videos: dict[str, int]) -> dict:
+    """An old store of a few videos; returns each video's record, shots and vectors."""
     truth = {}
     for seed, (video_id, n) in enumerate(videos.items()):
         vectors = _vectors(seed, n)
         record, shots = synthetic_run(video_id, vectors, run_id=f"{video_id}-run")
-        _, stale = synthetic_run(video_id, vectors[:2], run_id="stale")
-        points = [
-            Point(s.shot_id, {**s.model_dump(mode="json"), "run_id": r, "active": r != "stale"}, v)
-            for batch, r in ((shots, record.run_id), (stale, "stale"))
-            for s, v in zip(batch, vectors)
-        ]
-        engine.upsert(shots_collection(MODEL), points)
-        engine.upsert(
-            videos_collection(MODEL),
-            [Point(video_point_id(video_id), record.model_dump(mode="json"))],
-        )
         truth[video_id] = (record, shots, vectors)
-    engine.close()
+    write_legacy_store(data_dir, truth.values(), spec={"model": "x"})
     return truth
 
 
 def test_an_older_store_is_migrated_on_first_open_without_reembedding(tmp_path):
-    truth = write_legacy_store(tmp_path, {"vid-a": 30, "vid-b": 5, "vid-c": 0})
+    truth = legacy_store(tmp_path, {"vid-a": 30, "vid-b": 5, "vid-c": 0})
     with ShotStore(Settings(data_dir=tmp_path)) as store:
         assert store.models()[MODEL].spec == {"model": "x"}
         assert [r.video_id for r in store.list_videos(MODEL)] == ["vid-a", "vid-b", "vid-c"]
@@ -365,12 +344,12 @@ def test_an_older_store_is_migrated_on_first_open_without_reembedding(tmp_path):
             stored = store.shot_vectors(MODEL, [s.shot_id for s in shots])
             for shot, vector in zip(shots, vectors):
                 np.testing.assert_allclose(stored[shot.shot_id], vector, atol=1e-6)
-        assert store.count_shots(MODEL, active_only=False) == 35  # the stale run stayed behind
+        assert store.count_shots(MODEL, active_only=False) == 35  # not the replaced runs
     assert not (tmp_path / "qdrant").exists() and (tmp_path / "qdrant.migrated").is_dir()
 
 
 def test_an_interrupted_migration_resumes_and_loses_nothing(tmp_path, monkeypatch):
-    truth = write_legacy_store(tmp_path, {"vid-a": 10, "vid-b": 6, "vid-c": 3})
+    truth = legacy_store(tmp_path, {"vid-a": 10, "vid-b": 6, "vid-c": 3})
     real = ShotStore.write_run
     calls = {"n": 0}
 
@@ -414,7 +393,7 @@ def test_shotseek_migrate_moves_the_store_with_progress_and_says_what_it_did(tmp
     from shotseek.server.cli import app
 
     data = Path(os.environ["SHOTSEEK_DATA_DIR"])
-    write_legacy_store(data, {"vid-a": 4, "vid-b": 3})
+    legacy_store(data, {"vid-a": 4, "vid-b": 3})
     runner = CliRunner()
     result = runner.invoke(app, ["migrate", "--json"])
     assert result.exit_code == 0, result.output

@@ -56,6 +56,9 @@ JOB_FAILURES_SHOWN, JOB_PAGE_MAX = 20, 100
 #: many KB of vectors outside it are searched exactly instead (10,000 KB: about 3,300 768-D shots;
 #: below that a scan is as fast as the graph). Qdrant's defaults.
 HNSW_M, HNSW_EF_CONSTRUCT, INDEX_THRESHOLD_KB = 16, 100, 10_000
+#: With quantized vectors (SHOTSEEK_QUANTIZE), this many times the asked-for shots are found with
+#: the int8 copies and rescored with the full vectors.
+RESCORE_OVERSAMPLING = 2.0
 #: On a shared Qdrant server, shot points of a run younger than this that no video record names
 #: may be another process's index run in progress: garbage collection leaves them alone.
 GC_GRACE_SECONDS = 3600.0

@@ -401,5 +401,15 @@ def index_paths(
         if on_result is not None:
             on_result(outcome)
     if any(r.status == "indexed" for r in results):
+        if progress is not None and not build_in_background:
+            if store.index_state(encoder.model_id).build_due:
+                progress(
+                    ProgressEvent(
+                        path=store.location,
+                        file_number=len(files),
+                        file_count=len(files),
+                        stage="search index",
+                    )
+                )
         store.build_index(encoder.model_id, background=build_in_background)
     return IndexReport(results=results)

@@ -305,11 +305,14 @@ class MigrationReport(BaseModel):
     old_store_kept_at: str = Field(description="The old folder, renamed; delete it when done.")
 
 
-Stage = Literal["probe", "sample", "analyse", "thumbnails", "store", "done", "skipped", "failed"]
+Stage = Literal[
+    "probe", "sample", "analyse", "thumbnails", "store", "done", "skipped", "failed", "search index"
+]
 
 
 class ProgressEvent(BaseModel):
-    """Progress of indexing one file, reported through a callback."""
+    """Progress of indexing one file, reported through a callback (and, stage "search index",
+    of building the store's search index after the batch: ``path`` is then the store's)."""
 
     path: str
     file_number: int = Field(description="1-based position of the file in the batch.")

@@ -215,9 +215,12 @@ def index(
                 event = ProgressEvent.model_validate(event)
             if event.path not in tasks:
                 name = Path(event.path).name
-                tasks[event.path] = bar.add_task(
-                    f"[{event.file_number}/{event.file_count}] {name}", total=None, stage=""
+                label = (
+                    f"building the search index of {event.path}"
+                    if event.stage == "search index"
+                    else f"[{event.file_number}/{event.file_count}] {name}"
                 )
+                tasks[event.path] = bar.add_task(label, total=None, stage="")
             bar.update(
                 tasks[event.path], completed=event.done, total=event.total, stage=event.stage
             )

@@ -33,7 +33,12 @@ from typing import Any
 import numpy as np
 import qdrant_edge as qe
 
-from shotseek.pipeline.config import HNSW_EF_CONSTRUCT, HNSW_M, INDEX_THRESHOLD_KB
+from shotseek.pipeline.config import (
+    HNSW_EF_CONSTRUCT,
+    HNSW_M,
+    INDEX_THRESHOLD_KB,
+    RESCORE_OVERSAMPLING,
+)
 from shotseek.pipeline.errors import StoreUnavailableError
 from shotseek.pipeline.store.engine import (
     TEXT_VECTOR,
@@ -168,17 +173,20 @@ class EdgeEngine:
             sparse = {TEXT_VECTOR: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)}
             dense = {}
             if dim is not None:
-                quantization = (
-                    qe.ScalarQuantizationConfig(
-                        type=qe.ScalarType.Int8, quantile=0.99, always_ram=True
-                    )
+                # quantized: int8 copies in memory for the graph, the originals on disk, read
+                # to rescore the best candidates; otherwise the originals are memory-mapped
+                params = (
+                    {
+                        "quantization_config": qe.ScalarQuantizationConfig(
+                            type=qe.ScalarType.Int8, quantile=0.99, memory=qe.Memory.Pinned
+                        ),
+                        "memory": qe.Memory.Cold,
+                    }
                     if self.quantize
-                    else None
+                    else {}
                 )
                 dense = {
-                    VECTOR: qe.EdgeVectorParams(
-                        size=dim, distance=qe.Distance.Cosine, quantization_config=quantization
-                    )
+                    VECTOR: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine, **params)
                 }
             config = qe.EdgeConfig(
                 vectors=dense,
@@ -316,7 +324,15 @@ class EdgeEngine:
             filter=_filter(where),
             with_payload=True,
             score_threshold=score_threshold,
-            params=qe.SearchParams(hnsw_ef=self.hnsw_ef, exact=exact),
+            params=qe.SearchParams(
+                hnsw_ef=self.hnsw_ef,
+                exact=exact,
+                quantization=qe.QuantizationSearchParams(
+                    rescore=True, oversampling=RESCORE_OVERSAMPLING
+                )
+                if self.quantize
+                else None,
+            ),
         )
         with self._lock:
             found = self._shard(name).query(request)
