@@ -21,6 +21,7 @@ from shotseek.pipeline.config import Settings
 from shotseek.server.mcp_app import SharedContext, create_server
 from tests.conftest import TINY_CLIP
 from tests.kit.footage import Scene, make_footage, standard_footage
+from tests.kit.ollama_standin import OllamaStandIn
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +39,22 @@ def media(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(media, tmp_path_factory):
+def ollama():
+    standin = OllamaStandIn()
+    url = standin.start()
+    yield standin, url
+    standin.stop()
+
+
+@pytest.fixture(scope="module")
+def server(media, tmp_path_factory, ollama):
     root, _ = media
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("mcpdata"),
         model=TINY_CLIP,
         device="cpu",
         media_roots=str(root),
+        ollama_url=ollama[1],
     )
     shared = SharedContext(settings)
     server = create_server(shared)
@@ -97,11 +107,50 @@ def test_the_tools_are_listed_with_input_and_output_schemas(server):
         "refine_search",
         "list_videos",
         "get_video_structure",
+        "caption_shots",
     }
     assert "hits" in tools["search_shots"].output_schema["properties"]
     assert "job_id" in tools["index_video"].output_schema["properties"]
     assert tools["search_shots"].input_schema["properties"]["limit"]["maximum"] == 50
     assert "refine" in tools["search_shots"].description
+
+
+def test_the_vlm_reranks_explains_and_captions_through_mcp(server, indexed, ollama):
+    standin, _ = ollama
+    before = len(standin.chats)
+    result = call(server, "search_shots", {"text": "a red circle", "limit": 3, "rerank": 3})
+    assert not result.is_error, result.content
+    hits = result.structured_content["hits"]
+    assert len(standin.chats) == before + 3
+    assert all(h["judged_by"] == "qwen2.5vl:7b judge-v1" for h in hits)
+    matches = [h["match"] for h in hits]
+    assert matches == sorted(matches, reverse=True)
+    assert "VLM:" in result.content[0].text
+    ids = [h["shot"]["shot_id"] for h in hits]
+    captions = call(server, "caption_shots", {"shot_ids": ids})
+    assert not captions.is_error, captions.content
+    made = captions.structured_content["captions"]
+    assert [c["shot_id"] for c in made] == ids and all(c["caption"] for c in made)
+    again = call(server, "search_shots", {"text": "red shape", "mode": "caption", "limit": 5})
+    found = {h["shot"]["shot_id"] for h in again.structured_content["hits"]}
+    red = {c["shot_id"] for c in made if "red" in c["caption"]}
+    assert red and red <= found and all(h["caption"] for h in again.structured_content["hits"])
+
+
+def test_the_prompts_are_listed_and_render_the_request(server):
+    async def go():
+        async with Client(server) as client:
+            listed = await client.list_prompts()
+            got = await client.get_prompt("find-footage", {"request": "trains at night"})
+            return listed, got
+
+    listed, got = anyio.run(go)
+    prompts = {p.name: p for p in listed.prompts}
+    assert set(prompts) == {"find-footage", "compare-search"}
+    for p in prompts.values():
+        assert [(a.name, a.required) for a in p.arguments] == [("request", True)]
+    text = got.messages[0].content.text
+    assert "trains at night" in text and "refine_search" in text
 
 
 def test_indexing_reports_progress_and_per_file_results(indexed):
@@ -278,7 +327,7 @@ def test_stdio_subprocess_speaks_only_protocol_on_stdout(tmp_path, media):
             return tools, indexed, found
 
     tools, indexed, found = anyio.run(go)
-    assert len(tools.tools) == 6
+    assert len(tools.tools) == 7
     assert indexed.structured_content["state"] == "finished"
     assert found.structured_content["hits"][0]["shot"]["start"] == 4.0
 
@@ -327,7 +376,7 @@ def test_http_subprocess_requires_the_bearer_token(tmp_path, media):
             async with Client(streamable_http_client(url, http_client=http)) as client:
                 return await client.list_tools()
 
-        assert len(anyio.run(go).tools) == 6
+        assert len(anyio.run(go).tools) == 7
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -366,7 +415,7 @@ def test_the_readme_client_configuration_works_as_written(tmp_path, media):
         async with Client(params) as client:
             return await client.list_tools()
 
-    assert len(anyio.run(go).tools) == 6
+    assert len(anyio.run(go).tools) == 7
 
 
 def test_thumbnails_and_structures_are_resources(server, indexed):

@@ -108,6 +108,8 @@ def scenario(store: ShotStore) -> list:
     store.set_caption(MODEL, a_shots[8].shot_id, "A red bus and a red car at a crossing")
     for text in ("red car", "dog in the kitchen", "helicopter"):
         seen.append(("text", text, _seen(store.query(MODEL, text=text, limit=5))))
+    fused = store.query(MODEL, vector=probe, text="red car", limit=6)  # hybrid: RRF
+    seen.append(("hybrid", _seen(fused)))
     return seen
 
 
@@ -144,6 +146,10 @@ def test_the_scenario_answers_what_it_should(kind, tmp_path):
         assert text["red car"][:2] in ([car, bus], [bus, car]) and len(text["red car"]) == 2
         assert text["dog in the kitchen"] == [dog]
         assert text["helicopter"] == []
+        hybrid = next(o[1] for o in seen if o[0] == "hybrid")
+        nearest = next(o[3] for o in seen if o[:3] == ("deleted and moved", "nearest", {}))
+        top = {i for i, _ in hybrid[:3]}
+        assert {car, bus} <= {i for i, _ in hybrid} and nearest[0][0] in top  # both rankings
 
 
 # -- crash safety: a failure after every single store call ------------------------------------

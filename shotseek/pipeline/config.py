@@ -59,6 +59,14 @@ HNSW_M, HNSW_EF_CONSTRUCT, INDEX_THRESHOLD_KB = 16, 100, 10_000
 #: With quantized vectors (SHOTSEEK_QUANTIZE), this many times the asked-for shots are found with
 #: the int8 copies and rescored with the full vectors.
 RESCORE_OVERSAMPLING = 2.0
+#: The VLM: the default model, how long connecting to Ollama may take, hits judged by default
+#: (``--rerank`` without a number) and at most.
+DEFAULT_VLM = "qwen2.5vl:7b"
+VLM_CONNECT_TIMEOUT = 5.0
+DEFAULT_RERANK, RERANK_MAX = 10, 50
+#: Reciprocal-rank fusion's constant, as in Cormack et al. (2009) and Qdrant's RRF; hybrid
+#: search fuses this many candidates of each ranking (or the limit, if larger).
+RRF_K, FUSION_CANDIDATES = 60, 100
 #: On a shared Qdrant server, shot points of a run younger than this that no video record names
 #: may be another process's index run in progress: garbage collection leaves them alone.
 GC_GRACE_SECONDS = 3600.0
@@ -203,6 +211,53 @@ class Settings(BaseSettings):
         description="Shortest camera shot: a cut closer than this to the previous one is ignored.",
     )
     thumbnail_width: int = Field(480, ge=64, le=1920, description="Width of shot thumbnails.")
+
+    # VLM enrichment (Ollama; see pipeline/captions.py)
+    ollama_url: str = Field(
+        "http://localhost:11434", description="Where Ollama answers (its OLLAMA_HOST)."
+    )
+    vlm_model: str = Field(
+        DEFAULT_VLM,
+        min_length=1,
+        description=(
+            "Vision-language model in Ollama that captions and judges shots "
+            "(qwen2.5vl:3b for small GPUs; qwen3-vl:8b-instruct and gemma3 also see images)."
+        ),
+    )
+    vlm_timeout: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description="Seconds one VLM answer may take before it is given up (CPU-only is slow).",
+    )
+    vlm_budget_seconds: float = Field(
+        300.0,
+        gt=0,
+        le=7200,
+        description=(
+            "Seconds a search may spend judging hits with the VLM; the hits not judged by then "
+            "keep their CLIP order and the result says so."
+        ),
+    )
+    vlm_keep_alive: str = Field(
+        "5m", description="How long Ollama keeps the model loaded after a request (e.g. 30m, 0)."
+    )
+    vlm_frames: int = Field(
+        4,
+        ge=1,
+        le=9,
+        description="Frames across a shot, tiled into the one image the VLM sees per shot.",
+    )
+    vlm_image_side: int = Field(
+        448,
+        ge=56,
+        le=1344,
+        multiple_of=28,
+        description=(
+            "Longest side in pixels of that image (a multiple of 28: Qwen2.5-VL reads one "
+            "token per 28x28 pixels, so 448x448 costs 256 tokens)."
+        ),
+    )
 
     # MCP server
     media_roots: str = Field(

@@ -74,6 +74,17 @@ class UnknownShotError(ShotseekError):
     """Shot ids that are not in the store (or belong to a replaced index run)."""
 
 
+# -- the vision-language model (Ollama) ------------------------------------------------------
+
+
+class VlmUnavailableError(ShotseekError):
+    """Ollama cannot be reached, the model is not pulled or cannot see images, or it timed out."""
+
+
+class VlmAnswerError(ShotseekError):
+    """The VLM answered, but not with what was asked (invalid JSON twice)."""
+
+
 # -- background jobs -------------------------------------------------------------------------
 
 

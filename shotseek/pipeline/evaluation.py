@@ -11,11 +11,10 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from statistics import median
 from typing import TypeVar
 
+from shotseek.pipeline.config import RRF_K
+
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
-
-#: Reciprocal-rank fusion's constant, as in Cormack et al. (2009) and Qdrant's RRF.
-RRF_K = 60
 
 
 def rank_of(results: Sequence[T], relevant: Callable[[T], bool]) -> int | None:

@@ -29,6 +29,7 @@ from shotseek.pipeline.config import (
     MAX_LIST_ITEMS,
     MAX_REF_CHARS,
     MAX_TEXT_CHARS,
+    RERANK_MAX,
 )
 
 #: Namespace of the deterministic ids of shots and video records.
@@ -325,6 +326,9 @@ class ProgressEvent(BaseModel):
 # -- search: what is asked, what is found ------------------------------------------------------
 
 
+SearchMode = Literal["clip", "caption", "hybrid"]
+
+
 class SearchQuery(BaseModel):
     """What was asked."""
 
@@ -341,6 +345,20 @@ class SearchQuery(BaseModel):
     min_score: float | None = None
     limit: int = Field(DEFAULT_LIMIT, ge=1, le=LIMIT_MAX)
     per_video: int | None = Field(None, ge=1, description="At most this many hits per video.")
+    mode: SearchMode = Field(
+        "clip",
+        description="clip: CLIP similarity of the pictures; caption: BM25 over the captions "
+        "the VLM wrote (captioned shots only); hybrid: both rankings fused (RRF).",
+    )
+    rerank: int = Field(
+        0,
+        ge=0,
+        le=RERANK_MAX,
+        description="The VLM judges this many top hits against the text and reorders them.",
+    )
+    explain: bool = Field(
+        False, description="The VLM says of each top hit why it fits or not (order kept)."
+    )
 
 
 class Feedback(BaseModel):
@@ -369,10 +387,35 @@ class SearchHit(BaseModel):
     """One shot found, with everything needed to show it."""
 
     rank: int
-    score: float
+    score: float = Field(description="CLIP similarity (cosine) of the shot to the query.")
     shot: Shot
+    caption: str | None = Field(None, description="What the VLM said the shot shows, if asked.")
+    explanation: str | None = Field(
+        None, description="The VLM's one-line reason the shot fits the query or does not."
+    )
+    match: bool | None = Field(None, description="The VLM's verdict: shows what was asked for.")
+    relevance: float | None = Field(None, description="The VLM's relevance, 0 to 1.")
+    judged_by: str | None = Field(None, description="VLM model and prompt that judged the hit.")
+
+
+class ShotCaption(BaseModel):
+    """A shot's caption, or why there is none."""
+
+    shot_id: str
     caption: str | None = None
-    explanation: str | None = None
+    by: str = Field(description="VLM model and prompt, e.g. 'qwen2.5vl:7b caption-v1'.")
+    cached: bool = Field(False, description="Read back from the store, no VLM request made.")
+    error: str | None = None
+
+
+class CaptionReport(BaseModel):
+    """Captions of shots, in the order asked."""
+
+    captions: list[ShotCaption]
+
+    @property
+    def failed(self) -> list[ShotCaption]:
+        return [c for c in self.captions if c.error]
 
 
 class SearchResult(BaseModel):

@@ -37,7 +37,7 @@ from pydantic import ValidationError
 
 from shotseek.pipeline import history
 from shotseek.pipeline.catalog import reader_encoder, reader_model
-from shotseek.pipeline.config import Settings
+from shotseek.pipeline.config import DEFAULT_RERANK, Settings
 from shotseek.pipeline.errors import QueryError, UnknownShotError
 from shotseek.pipeline.media import load_image
 from shotseek.pipeline.models import (
@@ -119,8 +119,10 @@ def answer(
         )
     elif judged:
         verdict, note = True, "nothing matches the filters"
-    else:
+    elif parent_id is not None:
         note = "refined results are ranked by feedback; no_good_match is judged on searches"
+    else:
+        note = "no_good_match is judged on CLIP searches only"
     note = "; ".join(n for n in (*notes, note) if n) or None
     result = SearchResult(
         search_id=uuid.uuid4().hex[:12],
@@ -183,11 +185,46 @@ def search(
     query = query.model_copy(update={"text": text, "videos": video_ids})
     vector = query_vector(encoder, text, image, query.image_weight)
     scope = {"video_ids": video_ids, "after": query.after, "before": query.before}
-    found = store.query(model_id, vector=vector, limit=_fetch_size(query), **scope)
     notes = [encoder.text_overflow(text)] if text else []
+    if query.mode == "clip":
+        found = store.query(model_id, vector=vector, limit=_fetch_size(query), **scope)
+    else:
+        if text is None:
+            raise QueryError(f"{query.mode} search reads the query's words: give text")
+        found = store.query(
+            model_id,
+            vector=vector if query.mode == "hybrid" else None,
+            text=text,
+            limit=_fetch_size(query),
+            **scope,
+        )
+        notes.append(
+            f"{query.mode} mode: scores are "
+            + ("BM25 over the VLM's captions" if query.mode == "caption" else "rank fusion (RRF)")
+            + "; only captioned shots can be found by their words (shotseek caption adds more)"
+        )
     return answer(
-        settings, model_id, query, found, vector=vector, judged=True, enrich=enrich, notes=notes
+        settings,
+        model_id,
+        query,
+        found,
+        vector=vector,
+        judged=query.mode == "clip",
+        enrich=[*_vlm_steps(settings, store, query), *enrich],
+        notes=notes,
     )
+
+
+def _vlm_steps(settings: Settings, store: ShotStore, query: SearchQuery) -> list[Enricher]:
+    """The enrichment the query asks for: stored captions on every hit; with ``rerank`` or
+    ``explain``, the VLM's judgement of the top hits (pipeline/captions.py)."""
+    from shotseek.pipeline import captions
+
+    steps: list[Enricher] = [lambda r: captions.with_captions(settings, store, r)]
+    if query.rerank or query.explain:
+        count = query.rerank or min(DEFAULT_RERANK, query.limit)
+        steps.append(lambda r: captions.judge_hits(settings, r, count, rerank=query.rerank > 0))
+    return steps
 
 
 def refine(

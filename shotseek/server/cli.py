@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -25,6 +26,7 @@ from shotseek.pipeline.config import (
     FPS_MAX,
     FPS_MIN,
     LIMIT_MAX,
+    RERANK_MAX,
     Settings,
 )
 from shotseek.pipeline.errors import ShotseekError
@@ -66,6 +68,14 @@ CheckpointTagOpt = Annotated[
     ),
 ]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")]
+
+
+class SearchModeOpt(StrEnum):
+    """How ``search`` ranks shots (see SearchQuery.mode)."""
+
+    clip = "clip"
+    caption = "caption"
+    hybrid = "hybrid"
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -407,14 +417,20 @@ def _table(*headers: str, fold: tuple[str, ...] = (), right: tuple[str, ...] = (
 
 def _print_result(result) -> None:
     ids = short_ids([h.shot.shot_id for h in result.hits])
-    table = _table(
-        "#", "score", "video", "start", "end", "scene", "shot id", fold=("video",), right=("#",)
-    )
+    judged = any(h.judged_by for h in result.hits)
+    columns = ["#", "score", *(["vlm"] if judged else []), "video", "start", "end", "scene"]
+    table = _table(*columns, "shot id", fold=("video",), right=("#",))
     for hit in result.hits:
         shot = hit.shot
+        verdict = []
+        if judged:
+            verdict = [
+                f"{'yes' if hit.match else 'no'} {hit.relevance:.2f}" if hit.judged_by else ""
+            ]
         table.add_row(
             str(hit.rank),
             f"{hit.score:.3f}",
+            *verdict,
             Path(shot.path).name,
             shot.start_tc,
             shot.end_tc,
@@ -422,6 +438,11 @@ def _print_result(result) -> None:
             ids[shot.shot_id],
         )
     out.print(table)
+    for hit in result.hits:  # what the VLM said, under the table (it does not fit a column)
+        if hit.explanation:
+            out.print(f"{hit.rank:>3}. {hit.explanation}", highlight=False)
+        if hit.caption:
+            out.print(f"{hit.rank:>3}. caption: {hit.caption}", highlight=False)
     if result.no_good_match:
         err.print(f"[yellow]{result.note}[/yellow]", highlight=False)
     elif result.note:
@@ -472,6 +493,25 @@ def search(
     per_video: Annotated[
         int | None, typer.Option("--per-video", min=1, help="At most this many hits per video.")
     ] = None,
+    mode: Annotated[
+        SearchModeOpt,
+        typer.Option(
+            "--mode",
+            help="clip: the pictures; caption: BM25 over VLM captions; hybrid: both, fused.",
+        ),
+    ] = SearchModeOpt.clip,
+    rerank: Annotated[
+        int,
+        typer.Option(
+            "--rerank",
+            min=0,
+            max=RERANK_MAX,
+            help="The VLM (Ollama) judges this many top hits and reorders them.",
+        ),
+    ] = 0,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="The VLM says why each top hit fits (order kept).")
+    ] = False,
     model: ModelOpt = None,
     pretrained: PretrainedOpt = None,
     as_json: JsonOpt = False,
@@ -491,6 +531,9 @@ def search(
             min_score=min_score,
             limit=limit,
             per_video=per_video,
+            mode=mode.value,
+            rerank=rerank,
+            explain=explain,
         )
     except ValueError as exc:
         raise ShotseekError(validation_message(exc)) from exc
@@ -649,8 +692,67 @@ def _serve(settings: Settings, http: bool, host: str, port: int, handler: Any) -
 
 
 @_command()
+def caption(
+    video: Annotated[
+        list[str] | None,
+        typer.Option("--video", help="Caption this video's shots (id, path or name); repeatable."),
+    ] = None,
+    every: Annotated[bool, typer.Option("--all", help="Caption every indexed video.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Caption shots with the VLM (Ollama), ahead of searches.
+
+    Each shot is captioned once per VLM and prompt: run it again to go on after a stop or to
+    add new videos. Captions make caption and hybrid search possible (search --mode) and show
+    with search hits. Exit code 1 if some shots could not be captioned.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from shotseek.pipeline.errors import ConfigError
+    from shotseek.pipeline.models import CaptionReport, ShotCaption
+
+    if bool(video) == every:
+        raise ConfigError("name the videos to caption with --video, or give --all")
+    settings = _settings()
+    with Progress(
+        "captioning", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+    ) as bar:
+        task = bar.add_task("captions", total=None)
+
+        def on_progress(done, total=None, result=None) -> None:
+            if isinstance(done, dict):  # from a running server
+                done, total = done["done"], done["total"]
+            bar.update(task, completed=done, total=total)
+
+        def here(store):
+            from shotseek.pipeline.captions import caption_videos
+
+            return caption_videos(settings, store, video, progress=on_progress)
+
+        params = {"videos": [_as_sent(v) for v in video] if video else None}
+        report = _served_or_local(
+            settings, "caption", params, CaptionReport.model_validate, here, on_progress
+        )
+    if as_json:
+        _print_json(report)
+    else:
+        made = [c for c in report.captions if c.caption and not c.cached]
+        kept = [c for c in report.captions if c.cached]
+        out.print(
+            f"{len(made)} shots captioned, {len(kept)} already were, "
+            f"{len(report.failed)} failed ({settings.vlm_model})",
+            highlight=False,
+        )
+        failed: list[ShotCaption] = report.failed
+        for c in failed[:10]:
+            err.print(f"{c.shot_id[:8]}: {c.error}", highlight=False)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@_command()
 def migrate(as_json: JsonOpt = False) -> None:
-    """Move a store written by an older shotseek into Qdrant Edge.
+    """Move an older shotseek's embedded store into Qdrant Edge.
 
     Opening the store does this by itself; this command does it now, with progress. The stored
     vectors are copied (nothing is re-embedded), an interrupted run resumes where it stopped, and

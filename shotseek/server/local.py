@@ -251,6 +251,16 @@ def _handle(
                 app.store, settings, every_model=bool(params.get("every_model", True))
             )
             return [r.model_dump(mode="json") for r in records]
+        if op == "caption":
+            from shotseek.pipeline import captions
+
+            report = captions.caption_videos(
+                settings,
+                app.store,
+                params.get("videos"),
+                progress=lambda done, total, _: progress({"done": done, "total": total}),
+            )
+            return report.model_dump(mode="json")
         if op == "index_state":
             return [state.model_dump(mode="json") for state in catalog.index_states(app.store)]
         if op == "structure":

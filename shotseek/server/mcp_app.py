@@ -30,6 +30,7 @@ import anyio
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.server.mcpserver.prompts import Prompt as McpPrompt
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -44,20 +45,25 @@ from shotseek.pipeline.config import (
     JOB_PAGE_MAX,
     MAX_LIST_ITEMS,
     MCP_LIMIT_MAX,
+    RERANK_MAX,
     Settings,
 )
 from shotseek.pipeline.errors import QueryError, ShotseekError
 from shotseek.pipeline.jobs import IndexJob, IndexJobs
 from shotseek.pipeline.media import confine
 from shotseek.pipeline.models import (
+    CaptionReport,
     QueryText,
     Ref,
     SearchHit,
+    SearchMode,
     SearchQuery,
     SearchResult,
+    ShotCaption,
     VideoRecord,
     VideoStructure,
 )
+from shotseek.pipeline.prompts import prompt as prompt_template
 from shotseek.pipeline.store import ShotStore
 
 log = logging.getLogger(__name__)
@@ -85,6 +91,11 @@ How the tools chain:
    across a chain of refinements, and judged shots are not shown again.
 4. list_videos() and get_video_structure(video) browse the archive: each video's semantic
    classes (looks that recur), scenes (runs of one class) and shots.
+5. When a local vision-language model runs (Ollama), search_shots(rerank=N) has it look at the
+   top N shots, judge each against the text and reorder them (explain=true keeps the order and
+   adds its reasons), and caption_shots(shot_ids) stores what each shot shows, which
+   search_shots(mode="caption" or "hybrid") then searches by words. Without it these calls
+   still return the CLIP hits, with a note saying what to fix.
 
 Scores are cosine similarities: compare them within one search, not across models or between
 text and image queries. When no_good_match is true, even the best shot scores well below what
@@ -214,10 +225,16 @@ class McpSearchResult(SearchResult):
 
 def _hit_line(hit: SearchHit) -> str:
     shot = hit.shot
-    return (
+    line = (
         f"#{hit.rank} score {hit.score:.3f}: {shot.path.rsplit('/', 1)[-1]} "
         f"{shot.start_tc}-{shot.end_tc} (shot {shot.shot_id})"
     )
+    if hit.judged_by:
+        verdict = "fits" if hit.match else "does not fit"
+        line += f"; VLM: {verdict} ({hit.relevance:.2f}): {hit.explanation}"
+    if hit.caption:
+        line += f"; caption: {hit.caption}"
+    return line
 
 
 def _thumbnail_content(
@@ -410,9 +427,31 @@ async def search_shots(
     include_thumbnails: Annotated[
         bool, Field(description="Attach thumbnails as images (a contact sheet for many hits).")
     ] = True,
+    mode: Annotated[
+        SearchMode,
+        Field(
+            description="clip: the pictures (default); caption: BM25 over the captions the "
+            "VLM wrote (captioned shots only); hybrid: both rankings fused."
+        ),
+    ] = "clip",
+    rerank: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=RERANK_MAX,
+            description="The vision-language model looks at this many top hits, judges each "
+            "against the text and reorders them (needs Ollama; slow: seconds a shot).",
+        ),
+    ] = 0,
+    explain: Annotated[
+        bool,
+        Field(description="The vision-language model says why each top hit fits (order kept)."),
+    ] = False,
 ) -> Annotated[CallToolResult, McpSearchResult]:
     """Search the indexed footage by text, by image, or both, and get ranked shots with
-    timecodes, scores and thumbnails. Keep the search_id to refine the search."""
+    timecodes, scores and thumbnails. Keep the search_id to refine the search. With rerank or
+    explain, a vision-language model checks the top hits; if it is unavailable the CLIP hits
+    still come back, with a note saying what to fix."""
     app = await _ready(ctx)
     image_bytes = None
     if image_base64:
@@ -431,6 +470,9 @@ async def search_shots(
         limit=limit,
         per_video=per_video,
         min_score=min_score,
+        mode=mode,
+        rerank=rerank,
+        explain=explain,
     )
     result = await anyio.to_thread.run_sync(
         lambda: searching.search(app.settings, app.store, query, image_bytes=image_bytes)
@@ -504,6 +546,30 @@ async def get_video_structure(
     )
 
 
+@_user_errors
+async def caption_shots(
+    shot_ids: Annotated[
+        list[Ref],
+        Field(min_length=1, max_length=MAX_LIST_ITEMS, description="Shot ids from a search."),
+    ],
+    ctx: Context[SharedContext, Any],
+) -> CaptionReport:
+    """Have the vision-language model (Ollama) say what each shot shows: setting, people,
+    objects, actions, on-screen text, shot type. Captions are stored: a shot is captioned once
+    per model and prompt, later calls read it back, and caption search (mode "caption" or
+    "hybrid" in search_shots) finds shots by these words."""
+    app = await _ready(ctx)
+    model_id = catalog.reader_model(app.store, app.settings).model_id
+
+    def run() -> list[ShotCaption]:
+        from shotseek.pipeline.captions import caption_shots as caption
+
+        budget = app.settings.vlm_budget_seconds  # an MCP call never waits past it
+        return caption(app.settings, app.store, model_id, list(shot_ids), budget_seconds=budget)
+
+    return CaptionReport(captions=await anyio.to_thread.run_sync(run))
+
+
 _READS = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False)
 #: Every tool, with its title and how it behaves (MCP tool annotations).
 TOOLS: list[tuple[Callable, str, ToolAnnotations]] = [
@@ -520,6 +586,14 @@ TOOLS: list[tuple[Callable, str, ToolAnnotations]] = [
     (refine_search, "Refine a search", _READS.model_copy(update={"idempotentHint": False})),
     (list_videos, "List indexed videos", _READS),
     (get_video_structure, "Video structure", _READS),
+    # writes captions into the store, once per shot, model and prompt; asks a local model
+    (
+        caption_shots,
+        "Caption shots",
+        ToolAnnotations(
+            readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False
+        ),
+    ),
 ]
 
 
@@ -547,6 +621,28 @@ def _strict(tool: Tool) -> Tool:
     )
 
 
+#: The prompts an agent can list (prompts/<kind>-v<N>.md, the newest of each kind).
+PROMPTS = {
+    "find-footage": "Find footage: search, look, refine, explain",
+    "compare-search": "Compare embedding search with caption search",
+}
+
+
+def _mcp_prompt(kind: str) -> McpPrompt:
+    template = prompt_template(kind)
+
+    def render(request: str) -> str:
+        return template.render(request=request)
+
+    made = McpPrompt.from_function(
+        render,
+        name=kind,
+        title=PROMPTS[kind],
+        description=f"{PROMPTS[kind]} ({template.name}); request: what footage is wanted.",
+    )
+    return made
+
+
 def create_server(shared: SharedContext) -> MCPServer:
     """The MCP server over one process-wide store and job runner (close ``shared`` after)."""
 
@@ -568,6 +664,8 @@ def create_server(shared: SharedContext) -> MCPServer:
         log_level="WARNING",
         tools=tools,
     )
+    for kind in PROMPTS:
+        mcp.add_prompt(_mcp_prompt(kind))
     mcp.resource(
         "shotseek://shots/{shot_id}/thumbnail",
         mime_type="image/jpeg",

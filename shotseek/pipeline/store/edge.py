@@ -34,10 +34,12 @@ import numpy as np
 import qdrant_edge as qe
 
 from shotseek.pipeline.config import (
+    FUSION_CANDIDATES,
     HNSW_EF_CONSTRUCT,
     HNSW_M,
     INDEX_THRESHOLD_KB,
     RESCORE_OVERSAMPLING,
+    RRF_K,
 )
 from shotseek.pipeline.errors import StoreUnavailableError
 from shotseek.pipeline.store.engine import (
@@ -306,34 +308,48 @@ class EdgeEngine:
         score_threshold: float | None = None,
         exact: bool = False,
     ) -> list[tuple[Point, float]]:
-        if text is not None:
-            query = qe.Query.Nearest(_sparse(text), using=TEXT_VECTOR)
-        elif nearest is not None:
-            query = qe.Query.Nearest(_dense(nearest), using=VECTOR)
-        else:
-            query = qe.Query.RecommendBestScore(
-                qe.RecommendQuery(
-                    positives=[_dense(v) for v in positives],
-                    negatives=[_dense(v) for v in negatives],
-                ),
-                using=VECTOR,
+        params = qe.SearchParams(
+            hnsw_ef=self.hnsw_ef,
+            exact=exact,
+            quantization=qe.QuantizationSearchParams(
+                rescore=True, oversampling=RESCORE_OVERSAMPLING
             )
-        request = qe.QueryRequest(
-            limit=limit,
-            query=query,
-            filter=_filter(where),
-            with_payload=True,
-            score_threshold=score_threshold,
-            params=qe.SearchParams(
-                hnsw_ef=self.hnsw_ef,
-                exact=exact,
-                quantization=qe.QuantizationSearchParams(
-                    rescore=True, oversampling=RESCORE_OVERSAMPLING
-                )
-                if self.quantize
-                else None,
-            ),
+            if self.quantize
+            else None,
         )
+        legs = []
+        if nearest is not None:
+            legs.append(qe.Query.Nearest(_dense(nearest), using=VECTOR))
+        if text is not None:
+            legs.append(qe.Query.Nearest(_sparse(text), using=TEXT_VECTOR))
+        if not legs:
+            legs.append(
+                qe.Query.RecommendBestScore(
+                    qe.RecommendQuery(
+                        positives=[_dense(v) for v in positives],
+                        negatives=[_dense(v) for v in negatives],
+                    ),
+                    using=VECTOR,
+                )
+            )
+        flt = _filter(where)
+        if len(legs) == 1:
+            request = qe.QueryRequest(
+                limit=limit,
+                query=legs[0],
+                filter=flt,
+                with_payload=True,
+                score_threshold=score_threshold,
+                params=params,
+            )
+        else:  # both pictures and captions: each ranking fetched, then fused by rank
+            size = max(limit, FUSION_CANDIDATES)
+            request = qe.QueryRequest(
+                limit=limit,
+                prefetches=[qe.Prefetch(size, query=q, filter=flt, params=params) for q in legs],
+                query=qe.Fusion.Rrf(k=RRF_K),
+                with_payload=True,
+            )
         with self._lock:
             found = self._shard(name).query(request)
         return [(_from_edge(p), float(p.score)) for p in found]

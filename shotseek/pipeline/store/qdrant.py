@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from qdrant_client import QdrantClient, models
 
+from shotseek.pipeline.config import FUSION_CANDIDATES, RRF_K
 from shotseek.pipeline.errors import StoreUnavailableError
 from shotseek.pipeline.store.engine import (
     TEXT_VECTOR,
@@ -199,31 +200,40 @@ class QdrantEngine:
         score_threshold: float | None = None,
         exact: bool = False,
     ) -> list[tuple[Point, float]]:
-        using = VECTOR
+        params = models.SearchParams(hnsw_ef=self.hnsw_ef, exact=exact)
+        legs: list[tuple[Any, str]] = []
+        if nearest is not None:
+            legs.append((models.NearestQuery(nearest=_dense(nearest)), VECTOR))
         if text is not None:
-            query: Any = models.NearestQuery(nearest=_sparse(text))
-            using = TEXT_VECTOR
-        elif nearest is not None:
-            query = models.NearestQuery(nearest=_dense(nearest))
-        else:
-            query = models.RecommendQuery(
-                recommend=models.RecommendInput(
-                    positive=[_dense(v) for v in positives] or None,
-                    negative=[_dense(v) for v in negatives] or None,
-                    strategy=models.RecommendStrategy.BEST_SCORE,
-                )
+            legs.append((models.NearestQuery(nearest=_sparse(text)), TEXT_VECTOR))
+        if not legs:
+            recommend = models.RecommendInput(
+                positive=[_dense(v) for v in positives] or None,
+                negative=[_dense(v) for v in negatives] or None,
+                strategy=models.RecommendStrategy.BEST_SCORE,
             )
+            legs.append((models.RecommendQuery(recommend=recommend), VECTOR))
+        flt = _filter(where)
+        if len(legs) == 1:
+            query, using = legs[0]
+            kwargs: dict[str, Any] = {
+                "query": query,
+                "using": using,
+                "query_filter": flt,
+                "score_threshold": score_threshold,
+                "search_params": params,
+            }
+        else:  # both pictures and captions: each ranking fetched, then fused by rank
+            size = max(limit, FUSION_CANDIDATES)
+            kwargs = {
+                "prefetch": [
+                    models.Prefetch(query=q, using=u, filter=flt, limit=size, params=params)
+                    for q, u in legs
+                ],
+                "query": models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+            }
         with self._lock:
-            found = self.client.query_points(
-                name,
-                query=query,
-                using=using,
-                query_filter=_filter(where),
-                limit=limit,
-                with_payload=True,
-                score_threshold=score_threshold,
-                search_params=models.SearchParams(hnsw_ef=self.hnsw_ef, exact=exact),
-            ).points
+            found = self.client.query_points(name, limit=limit, with_payload=True, **kwargs).points
         return [(_from_record(p), float(p.score)) for p in found]
 
     def build_index(self, name: str, *, background: bool = False) -> bool:

@@ -394,6 +394,18 @@ class ShotStore:
 
     # -- captions ----------------------------------------------------------------------------
 
+    def captions(self, model_id: str, shot_ids: Sequence[str]) -> dict[str, dict]:
+        """The caption fields stored with visible shots (shots without a caption are left
+        out): ``caption`` and whatever :meth:`set_caption` was given with it."""
+        self._require(model_id)
+        valid = [i for i in shot_ids if _is_uuid(i)]
+        points = self._visible(model_id, self.engine.retrieve(shots_collection(model_id), valid))
+        return {
+            p.id: {k: v for k, v in p.payload.items() if k.startswith("caption")}
+            for p in points
+            if p.payload.get("caption")
+        }
+
     def set_caption(self, model_id: str, shot_id: str, caption: str, **fields: object) -> None:
         """Give a shot caption text (searchable with ``query(text=...)``) and any fields that
         go with it (which model wrote it, with which prompt)."""
