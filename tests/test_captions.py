@@ -14,7 +14,7 @@ from shotseek.pipeline.config import Settings
 from shotseek.pipeline.errors import VlmUnavailableError
 from shotseek.pipeline.index import index_paths
 from shotseek.pipeline.models import SearchQuery
-from shotseek.pipeline.search import search
+from shotseek.pipeline.search import refine, search
 from shotseek.pipeline.store import ShotStore
 from tests.conftest import TINY_CLIP
 from tests.kit.footage import Scene, make_footage
@@ -127,6 +127,12 @@ def test_rerank_puts_what_the_vlm_sees_first_and_a_repeat_asks_nothing(archive, 
     again = judge_hits(settings, result, 5, rerank=True)
     assert len(standin.chats) == asked  # judgements are cached per query, shot, model, prompt
     assert [h.shot.shot_id for h in again.hits] == [h.shot.shot_id for h in reranked.hits]
+    asked = len(standin.chats)
+    ranked = search(settings, store, SearchQuery(text="a red square", limit=5, rerank=5))
+    assert len(standin.chats) == asked  # the search's own rerank reads the same judgements
+    assert [h.shot.shot_id for h in ranked.hits] == [h.shot.shot_id for h in reranked.hits]
+    refined = refine(settings, store, ranked.search_id, positive=[ranked.hits[0].shot.shot_id])
+    assert refined.query.rerank == 5 and all(h.judged_by for h in refined.hits)  # kept on refine
     explained = judge_hits(settings, result, 2, rerank=False)  # explain: order kept
     assert [h.shot.shot_id for h in explained.hits] == [h.shot.shot_id for h in result.hits]
     assert [h.explanation is not None for h in explained.hits] == [True, True, False, False, False]

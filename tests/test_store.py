@@ -460,3 +460,26 @@ def test_a_swap_cut_short_by_a_kill_is_undone_on_open(tmp_path):
     assert sorted(p.name for p in root.iterdir() if p.is_dir()) == sorted(
         [live.name, videos_collection(MODEL)]
     )
+
+
+def test_videos_says_when_searches_are_exact_until_the_index_is_built():
+    from typer.testing import CliRunner
+
+    from shotseek.server.cli import app
+
+    with ShotStore(Settings()) as store:  # 4,000 768-D shots: past the exact-search threshold
+        space = np.random.default_rng(3)
+        for v in range(4):
+            vectors = structured_vectors(1000, 768, space)
+            record, shots = synthetic_run(f"vid-{v}", vectors, run_id=f"run-{v}")
+            store.write_run(record, shots, vectors)
+    runner = CliRunner()
+    before = runner.invoke(app, ["videos"])
+    assert before.exit_code == 0, before.output
+    assert "0 of 4,000 shots are in the search index (built after the next index run)" in (
+        " ".join(before.stderr.split())
+    )
+    with ShotStore(Settings()) as store:
+        store.build_index(MODEL)
+    after = runner.invoke(app, ["videos"])
+    assert after.exit_code == 0 and "search index" not in after.stderr

@@ -67,6 +67,8 @@ DEFAULT_RERANK, RERANK_MAX = 10, 50
 #: Reciprocal-rank fusion's constant, as in Cormack et al. (2009) and Qdrant's RRF; hybrid
 #: search fuses this many candidates of each ranking (or the limit, if larger).
 RRF_K, FUSION_CANDIDATES = 60, 100
+#: ``shotseek eval``: the recall cut-offs it reports, and how deep it looks for each query.
+EVAL_KS, EVAL_DEPTH = (1, 2, 5, 10, 20, 50), 50
 #: On a shared Qdrant server, shot points of a run younger than this that no video record names
 #: may be another process's index run in progress: garbage collection leaves them alone.
 GC_GRACE_SECONDS = 3600.0

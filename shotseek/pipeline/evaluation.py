@@ -7,11 +7,21 @@ so that one pass over the results gives every R@k, the MRR and the median rank.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from pathlib import Path
 from statistics import median
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from shotseek.pipeline.config import RRF_K
+from pydantic import BaseModel, Field
+
+from shotseek.pipeline.config import EVAL_DEPTH, EVAL_KS, MAX_TEXT_CHARS, RRF_K, Settings
+from shotseek.pipeline.errors import QueryError, ShotseekError
+from shotseek.pipeline.models import SearchMode, SearchQuery, format_timecode, parse_timecode
+
+if TYPE_CHECKING:
+    from shotseek.pipeline.store import ShotStore
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
@@ -51,3 +61,223 @@ def rrf(rankings: Iterable[Sequence[K]], k: int = RRF_K) -> list[K]:
         for rank, item in enumerate(ranking):
             scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank + 1)
     return sorted(scores, key=lambda i: -scores[i])
+
+
+# -- shotseek eval: time-coded logs as ground truth ------------------------------------------
+
+
+class LogEntry(BaseModel):
+    """One line of a time-coded log: what a documentalist saw, and where."""
+
+    line: int
+    video: str
+    start: float
+    end: float
+    query: str
+
+
+class LogProblem(BaseModel):
+    line: int
+    reason: str
+
+
+class QueryOutcome(BaseModel):
+    """Where one log line's description was answered (``rank`` None: not in the first 50)."""
+
+    line: int
+    video: str
+    start_tc: str
+    end_tc: str
+    query: str
+    rank: int | None
+
+
+class EvalRun(BaseModel):
+    """One configuration's figures over the log."""
+
+    name: str = Field(description="e.g. 'clip', 'hybrid', 'clip +rerank 10', with the model.")
+    model_id: str
+    mode: SearchMode
+    rerank: int = 0
+    queries: int
+    recall: dict[int, float] = Field(description="R@k: share answered within the first k hits.")
+    mrr: float
+    median_rank: float | None = Field(description="None when most queries are not answered.")
+    outcomes: list[QueryOutcome]
+
+
+class EvalReport(BaseModel):
+    log: str
+    tolerance: float = Field(description="Seconds a hit may miss the logged span by.")
+    runs: list[EvalRun]
+    unknown_videos: list[str] = Field(description="Videos the log names that are not indexed.")
+    skipped: int = Field(description="Log lines skipped: unknown video or malformed.")
+    problems: list[LogProblem]
+
+
+class EvalConfig(BaseModel):
+    model_id: str
+    mode: SearchMode = "clip"
+    rerank: int = 0
+
+
+_COLUMNS = ("video", "start", "end", "query")
+
+
+def read_log(path: Path) -> tuple[list[LogEntry], list[LogProblem]]:
+    """The lines of a CSV or TSV log with a header naming ``video, start, end, query`` (in any
+    order; other columns are ignored); a malformed line is reported with its number, not read."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QueryError(f"cannot read the log {path}: {exc}") from exc
+    first = text.splitlines()[0] if text.strip() else ""
+    delimiter = "\t" if "\t" in first or path.suffix.lower() == ".tsv" else ","
+    rows = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header = [h.strip().lower() for h in next(rows, [])]
+    missing = [c for c in _COLUMNS if c not in header]
+    if missing:
+        kind = "tab" if delimiter == "\t" else "comma"
+        raise QueryError(
+            f"{path}: line 1 must name the columns video, start, end, query ({kind}-separated); "
+            f"missing: {', '.join(missing)}"
+        )
+    where = {c: header.index(c) for c in _COLUMNS}
+    entries, problems = [], []
+    for number, row in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        try:
+            cells = {c: row[i].strip() for c, i in where.items()}
+        except IndexError:
+            problems.append(
+                LogProblem(line=number, reason=f"{len(row)} columns, not {len(header)}")
+            )
+            continue
+        try:
+            start, end = parse_timecode(cells["start"]), parse_timecode(cells["end"])
+        except ValueError as exc:
+            problems.append(LogProblem(line=number, reason=str(exc)))
+            continue
+        if end < start:
+            problems.append(
+                LogProblem(line=number, reason=f"ends ({cells['end']}) before it starts")
+            )
+        elif not cells["query"]:
+            problems.append(LogProblem(line=number, reason="no description in the query column"))
+        elif not cells["video"]:
+            problems.append(LogProblem(line=number, reason="no video named"))
+        else:
+            entries.append(
+                LogEntry(
+                    line=number, video=cells["video"], start=start, end=end, query=cells["query"]
+                )
+            )
+    return entries, problems
+
+
+def eval_configs(
+    store: ShotStore, settings: Settings, *, compare: bool, mode: SearchMode, rerank: int
+) -> list[EvalConfig]:
+    """What ``shotseek eval`` runs: the readers' model in one mode, or (``compare``) every
+    indexed model in clip, caption and hybrid mode, plus clip with reranking when asked."""
+    from shotseek.pipeline.catalog import reader_model
+
+    if not compare:
+        chosen = reader_model(store, settings).model_id
+        return [EvalConfig(model_id=chosen, mode=mode, rerank=rerank)]
+    configs = []
+    for model_id in sorted(store.models()):
+        configs += [EvalConfig(model_id=model_id, mode=m) for m in ("clip", "caption", "hybrid")]
+        if rerank:
+            configs.append(EvalConfig(model_id=model_id, mode="clip", rerank=rerank))
+    return configs
+
+
+def evaluate(
+    settings: Settings,
+    store: ShotStore,
+    log: Path,
+    configs: Sequence[EvalConfig],
+    *,
+    tolerance: float = 0.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvalReport:
+    """Every configuration answers every log line's description; a line is answered at rank k
+    when the k-th hit is in the logged video and overlaps the logged span widened by
+    ``tolerance`` seconds on each side."""
+    from shotseek.pipeline.catalog import reader_encoder
+    from shotseek.pipeline.search import search
+
+    entries, problems = read_log(log)
+    runs: list[EvalRun] = []
+    unknown: set[str] = set()
+    done, total = 0, len(entries) * len(configs)
+    for config in configs:
+        model = store.models()[config.model_id]
+        encoder = reader_encoder(settings, model)
+        videos: dict[str, str | None] = {}
+        outcomes = []
+        for entry in entries:
+            if entry.video not in videos:
+                try:
+                    videos[entry.video] = store.find_video(config.model_id, entry.video).video_id
+                except ShotseekError:
+                    videos[entry.video] = None
+            video_id = videos[entry.video]
+            done += 1
+            if video_id is None:
+                unknown.add(entry.video)
+                continue
+            query = SearchQuery(
+                text=entry.query[:MAX_TEXT_CHARS],
+                limit=EVAL_DEPTH,
+                mode=config.mode,
+                rerank=config.rerank,
+            )
+            result = search(
+                settings, store, query, encoder=encoder, model_id=config.model_id, record=False
+            )
+            lo, hi = entry.start - tolerance, entry.end + tolerance
+            rank = rank_of(
+                result.hits,
+                lambda h, v=video_id, lo=lo, hi=hi: (
+                    h.shot.video_id == v and h.shot.start < hi and h.shot.end > lo
+                ),
+            )
+            outcomes.append(
+                QueryOutcome(
+                    line=entry.line,
+                    video=entry.video,
+                    start_tc=format_timecode(entry.start),
+                    end_tc=format_timecode(entry.end),
+                    query=entry.query,
+                    rank=rank,
+                )
+            )
+            if progress is not None:
+                progress(done, total)
+        ranks = [o.rank for o in outcomes]
+        label = config.mode + (f" +rerank {config.rerank}" if config.rerank else "")
+        runs.append(
+            EvalRun(
+                name=f"{label} {config.model_id}",
+                model_id=config.model_id,
+                mode=config.mode,
+                rerank=config.rerank,
+                queries=len(outcomes),
+                recall={k: recall_at(ranks, k) for k in EVAL_KS},
+                mrr=mean_reciprocal_rank(ranks),
+                median_rank=median_rank(ranks),
+                outcomes=outcomes,
+            )
+        )
+    skipped = len(problems) + sum(1 for e in entries if e.video in unknown)
+    return EvalReport(
+        log=str(log),
+        tolerance=tolerance,
+        runs=runs,
+        unknown_videos=sorted(unknown),
+        skipped=skipped,
+        problems=problems,
+    )

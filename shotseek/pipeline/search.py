@@ -97,9 +97,12 @@ def answer(
     parent_id: str | None = None,
     enrich: Sequence[Enricher] = (),
     notes: Sequence[str | None] = (),
+    record: bool = True,
 ) -> SearchResult:
     """Ranked shots → hits → judged → enriched → recorded: the one way a result is made.
-    ``notes`` are told to the user with the verdict (a query the model reads only in part)."""
+    ``notes`` are told to the user with the verdict (a query the model reads only in part).
+    ``record=False`` (an evaluation's queries): neither kept for refine nor counted in the
+    calibration."""
     hits: list[SearchHit] = []
     per_video: dict[str, int] = {}
     for shot, score in found:
@@ -113,7 +116,9 @@ def answer(
         if len(hits) == query.limit:
             break
     verdict, typical, note = None, None, None
-    if judged and found:
+    if not record:
+        pass
+    elif judged and found:
         verdict, typical, note = history.judge_top_score(
             settings, model_id, query_kind(query), found[0][1]
         )
@@ -138,9 +143,10 @@ def answer(
     )
     for step in enrich:
         result = step(result)
-    history.save_search(
-        settings, history.SearchRecord(result=result, vector=vector.astype(float).tolist())
-    )
+    if record:
+        history.save_search(
+            settings, history.SearchRecord(result=result, vector=vector.astype(float).tolist())
+        )
     return result
 
 
@@ -157,8 +163,11 @@ def search(
     image_bytes: bytes | None = None,
     encoder: ClipEncoder | None = None,
     enrich: Sequence[Enricher] = (),
+    model_id: str | None = None,
+    record: bool = True,
 ) -> SearchResult:
-    """Search shots by text, image (a path in ``query.image`` or ``image_bytes``), or both."""
+    """Search shots by text, image (a path in ``query.image`` or ``image_bytes``), or both;
+    in the shots of ``model_id`` when given (else the readers' model, see catalog)."""
     text = (query.text or "").strip() or None
     if text is None and query.image is None and image_bytes is None:
         raise QueryError("empty query: give text, an image, or both")
@@ -166,7 +175,7 @@ def search(
         raise QueryError(
             f"the time range is empty: after {query.after}s is not before {query.before}s"
         )
-    model = reader_model(store, settings)
+    model = reader_model(store, settings, model_id)
     model_id = model.model_id
     encoder = encoder or reader_encoder(settings, model)
     image = None
@@ -212,6 +221,7 @@ def search(
         judged=query.mode == "clip",
         enrich=[*_vlm_steps(settings, store, query), *enrich],
         notes=notes,
+        record=record,
     )
 
 
@@ -304,7 +314,7 @@ def refine(
         judged=False,
         feedback=feedback,
         parent_id=parent.search_id,
-        enrich=enrich,
+        enrich=[*_vlm_steps(settings, store, query), *enrich],  # as the search asked
         notes=[encoder.text_overflow(t) for t in new.text + new.negative_text],
     )
 

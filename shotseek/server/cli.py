@@ -750,6 +750,114 @@ def caption(
         raise typer.Exit(1)
 
 
+@_command(name="eval")
+def evaluate(
+    log: Annotated[
+        Path,
+        typer.Argument(help="CSV or TSV with a header: video, start, end, query (time-coded log)."),
+    ],
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            "--tolerance", min=0.0, help="Seconds a hit may miss the logged span by and count."
+        ),
+    ] = 0.0,
+    compare: Annotated[
+        bool,
+        typer.Option(
+            "--compare",
+            help="Every indexed model, each in clip, caption and hybrid mode, side by side.",
+        ),
+    ] = False,
+    mode: Annotated[
+        SearchModeOpt, typer.Option("--mode", help="How shots are ranked (without --compare).")
+    ] = SearchModeOpt.clip,
+    rerank: Annotated[
+        int,
+        typer.Option(
+            "--rerank", min=0, max=RERANK_MAX, help="Also with the VLM reranking this many hits."
+        ),
+    ] = 0,
+    per_query: Annotated[
+        bool, typer.Option("--per-query", help="Also each line's rank, per configuration.")
+    ] = False,
+    model: ModelOpt = None,
+    pretrained: PretrainedOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Measure search on a time-coded log: R@1..R@50, MRR and median rank.
+
+    Each line's description is searched; it is answered at rank k when the k-th hit is in the
+    logged video and overlaps the logged span (widened by --tolerance). Malformed lines and
+    videos not indexed are reported and skipped. Nothing is recorded for refine or calibration.
+    """
+    from shotseek.pipeline.evaluation import EvalReport
+
+    settings = _settings(model=model, pretrained=pretrained)
+    path = log.expanduser().absolute()
+
+    def here(store):
+        from shotseek.pipeline.evaluation import eval_configs
+        from shotseek.pipeline.evaluation import evaluate as run_eval
+
+        configs = eval_configs(store, settings, compare=compare, mode=mode.value, rerank=rerank)
+        return run_eval(settings, store, path, configs, tolerance=tolerance)
+
+    params = {
+        "log": str(path),
+        "tolerance": tolerance,
+        "compare": compare,
+        "mode": mode.value,
+        "rerank": rerank,
+        "settings": _given(model=model, pretrained=pretrained),
+    }
+    report = _served_or_local(settings, "eval", params, EvalReport.model_validate, here)
+    if as_json:
+        _print_json(report)
+    else:
+        _print_eval(report, per_query)
+    if not any(run.queries for run in report.runs):
+        raise typer.Exit(1)
+
+
+def _print_eval(report, per_query: bool) -> None:
+    from shotseek.pipeline.config import EVAL_KS
+
+    table = _table("run", "n", *(f"R@{k}" for k in EVAL_KS), "MRR", "med", fold=("run",))
+    best = {k: max((r.recall[k] for r in report.runs), default=0.0) for k in EVAL_KS}
+    best_mrr = max((r.mrr for r in report.runs), default=0.0)
+    several = len(report.runs) > 1
+
+    def mark(value: float, top: float) -> str:
+        return f"{value:.2f}" + ("*" if several and value == top and value > 0 else "")
+
+    for run in report.runs:
+        table.add_row(
+            run.name,
+            str(run.queries),
+            *(mark(run.recall[k], best[k]) for k in EVAL_KS),
+            mark(run.mrr, best_mrr),
+            "-" if run.median_rank is None else f"{run.median_rank:g}",
+        )
+    out.print(table)
+    if several:
+        err.print("* best in its column", highlight=False)
+    for problem in report.problems:
+        err.print(f"{report.log}: line {problem.line}: {problem.reason}", highlight=False)
+    if report.unknown_videos:
+        err.print(f"not indexed, skipped: {', '.join(report.unknown_videos)}", highlight=False)
+    if report.skipped:
+        err.print(f"{report.skipped} log lines skipped", highlight=False)
+    if per_query:
+        for run in report.runs:
+            lines = _table("line", "rank", "video", "start", "query", fold=("video", "query"))
+            for o in run.outcomes:
+                rank = "-" if o.rank is None else str(o.rank)
+                lines.add_row(str(o.line), rank, o.video, f"{o.start_tc}", o.query)
+            out.print(run.name, highlight=False)
+            out.print(lines)
+
+
 @_command()
 def migrate(as_json: JsonOpt = False) -> None:
     """Move an older shotseek's embedded store into Qdrant Edge.

@@ -261,6 +261,22 @@ def _handle(
                 progress=lambda done, total, _: progress({"done": done, "total": total}),
             )
             return report.model_dump(mode="json")
+        if op == "eval":
+            from pathlib import Path
+
+            from shotseek.pipeline.evaluation import eval_configs, evaluate
+
+            configs = eval_configs(
+                app.store,
+                settings,
+                compare=bool(params.get("compare")),
+                mode=params.get("mode", "clip"),
+                rerank=int(params.get("rerank", 0)),
+            )
+            report = evaluate(
+                settings, app.store, Path(params["log"]), configs, tolerance=params["tolerance"]
+            )
+            return report.model_dump(mode="json")
         if op == "index_state":
             return [state.model_dump(mode="json") for state in catalog.index_states(app.store)]
         if op == "structure":

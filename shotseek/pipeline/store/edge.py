@@ -151,14 +151,16 @@ class EdgeEngine:
     # -- collections -------------------------------------------------------------------------
 
     def collections(self) -> dict[str, dict[str, Any]]:
-        return {
-            path.stem: json.loads(path.read_text())
-            for path in sorted(self.root.glob("*.json"))
-            if (self.root / path.stem).is_dir()
-        }
+        with self._lock:  # not in the middle of a swap
+            return {
+                path.stem: json.loads(path.read_text())
+                for path in sorted(self.root.glob("*.json"))
+                if (self.root / path.stem).is_dir()
+            }
 
     def exists(self, name: str) -> bool:
-        return self._meta_path(name).exists() and (self.root / name).is_dir()
+        with self._lock:
+            return self._meta_path(name).exists() and (self.root / name).is_dir()
 
     def create(
         self,

@@ -1,0 +1,127 @@
+"""`shotseek eval`: a time-coded log as ground truth, the way a documentalist writes one. The
+generated archive's own log is the CI's retrieval benchmark: a quality regression fails here."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from shotseek.pipeline.config import Settings
+from shotseek.pipeline.index import index_paths
+from shotseek.pipeline.models import format_timecode
+from shotseek.pipeline.store import ShotStore
+from shotseek.server.cli import app
+from tests.conftest import TINY_CLIP
+from tests.kit.footage import random_footage, standard_footage
+
+runner = CliRunner()
+
+# Today's figures on the generated log below (20 lines, tiny CLIP fixture): R@1 0.65, R@2 0.85,
+# R@5 1.00 (a label recurs across videos and scenes; only the logged occurrence counts). The
+# floors sit just under them, so a retrieval regression fails the build.
+R1_FLOOR, R5_FLOOR = 0.60, 0.95
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    """Three indexed videos and their log: every segment, described by its caption."""
+    root = tmp_path_factory.mktemp("eval")
+    media = root / "media"
+    footages = [
+        standard_footage(media / "standard.mp4"),
+        random_footage(media / "random-a.mp4", seed=21),
+        random_footage(media / "random-b.mp4", seed=22),
+    ]
+    data = root / "data"
+    with ShotStore(Settings(data_dir=data, model=TINY_CLIP, device="cpu")) as store:
+        settings = Settings(data_dir=data, model=TINY_CLIP, device="cpu")
+        report = index_paths([media], settings, store=store)
+        assert all(r.status == "indexed" for r in report.results)
+    rows = [
+        (f.path.name, format_timecode(s.start), format_timecode(s.end), s.label)
+        for f in footages
+        for s in f.segments
+    ]
+    return data, rows
+
+
+@pytest.fixture
+def env(archive, monkeypatch):
+    data, _ = archive
+    monkeypatch.setenv("SHOTSEEK_DATA_DIR", str(data))
+    monkeypatch.setenv("SHOTSEEK_MODEL", TINY_CLIP)
+    monkeypatch.setenv("SHOTSEEK_DEVICE", "cpu")
+
+
+def _write(path, rows, sep=","):
+    lines = [sep.join(("video", "start", "end", "query"))]
+    lines += [sep.join(r) for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_the_generated_log_is_answered_above_the_floor(archive, env, tmp_path):
+    _, rows = archive
+    log = _write(tmp_path / "log.csv", rows)
+    result = runner.invoke(app, ["eval", str(log), "--json"])
+    assert result.exit_code == 0, result.output
+    [run] = json.loads(result.stdout)["runs"]
+    assert run["queries"] == len(rows) and run["mode"] == "clip"
+    recall = {int(k): v for k, v in run["recall"].items()}
+    assert recall[1] >= R1_FLOOR and recall[5] >= R5_FLOOR, recall
+    assert list(recall) == [1, 2, 5, 10, 20, 50]
+    assert recall == dict(sorted(recall.items())) and all(
+        a <= b for a, b in zip(list(recall.values()), list(recall.values())[1:])
+    )
+    assert 0 < run["mrr"] <= 1 and run["median_rank"] >= 1
+
+
+def test_bad_lines_and_unknown_videos_are_reported_and_skipped(archive, env, tmp_path):
+    _, rows = archive
+    bad = [
+        ("standard.mp4", "00:00:05", "00:00:01", "backwards"),
+        ("standard.mp4", "five", "00:00:09", "not a time"),
+        ("standard.mp4", "00:00:01", "00:00:02", ""),
+        ("elsewhere.mp4", "00:00:01", "00:00:04", "a red circle"),
+    ]
+    log = _write(tmp_path / "log.tsv", [*rows[:3], *bad], sep="\t")  # tab-separated works too
+    result = runner.invoke(app, ["eval", str(log)])
+    assert result.exit_code == 0, result.output
+    err = " ".join(result.stderr.split())
+    assert f"{log}: line 5: ends (00:00:01) before it starts" in err
+    assert "line 6:" in err and "line 7: no description" in err
+    assert "not indexed, skipped: elsewhere.mp4" in err and "4 log lines skipped" in err
+    assert "R@1" in result.stdout and "MRR" in result.stdout
+    unreadable = _write(tmp_path / "bad.csv", [("a", "b")])
+    unreadable.write_text("file,from,to\nx,1,2\n")
+    refused = runner.invoke(app, ["eval", str(unreadable)])
+    assert refused.exit_code == 2 and "missing: video, start, end, query" in refused.stderr
+
+
+def test_tolerance_widens_the_span_and_per_query_shows_each_rank(archive, env, tmp_path):
+    _, rows = archive
+    video, start, end, label = rows[0]
+    shifted = [(video, "00:00:40", "00:00:41", label)]  # past the video's end: nothing there
+    log = _write(tmp_path / "log.csv", shifted)
+    strict = json.loads(runner.invoke(app, ["eval", str(log), "--json"]).stdout)["runs"][0]
+    loose = json.loads(
+        runner.invoke(app, ["eval", str(log), "--json", "--tolerance", "60"]).stdout
+    )["runs"][0]
+    assert strict["outcomes"][0]["rank"] is None  # widened by 60 s it covers the whole video:
+    assert 1 <= loose["outcomes"][0]["rank"] <= 5  # its first hit in that video counts
+    shown = runner.invoke(app, ["eval", str(log), "--per-query", "--tolerance", "60"])
+    assert "00:00:40.000" in shown.stdout and label in shown.stdout
+
+
+def test_compare_runs_every_mode_side_by_side(archive, env, tmp_path):
+    _, rows = archive
+    log = _write(tmp_path / "log.csv", rows[:6])
+    result = runner.invoke(app, ["eval", str(log), "--compare", "--json"])
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.stdout)["runs"]
+    assert [r["mode"] for r in runs] == ["clip", "caption", "hybrid"]
+    assert runs[1]["recall"]["1"] == 0.0  # nothing captioned: caption search finds nothing
+    human = runner.invoke(app, ["eval", str(log), "--compare"])
+    assert "best in its column" in human.stderr and "*" in human.stdout
