@@ -11,10 +11,8 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+from tests.kit.archive import TINY_CLIP, TINY_CLIP_DIR  # noqa: E402, F401 (tests import them here)
 from tests.kit.footage import Footage, standard_footage  # noqa: E402
-
-TINY_CLIP_DIR = Path(__file__).parent / "kit" / "tiny_clip"
-TINY_CLIP = f"local-dir:{TINY_CLIP_DIR}"
 
 
 @pytest.fixture(autouse=True)

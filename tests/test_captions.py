@@ -12,11 +12,11 @@ from PIL import Image
 from shotseek.pipeline.captions import CaptionAnswer, Vlm, caption_shots, judge_hits, shot_image
 from shotseek.pipeline.config import Settings
 from shotseek.pipeline.errors import VlmUnavailableError
-from shotseek.pipeline.index import index_paths
 from shotseek.pipeline.models import SearchQuery
 from shotseek.pipeline.search import refine, search
 from shotseek.pipeline.store import ShotStore
 from tests.conftest import TINY_CLIP
+from tests.kit.archive import indexed_store
 from tests.kit.footage import Scene, make_footage
 from tests.kit.ollama_standin import OllamaStandIn
 
@@ -35,10 +35,7 @@ def archive(tmp_path_factory):
             Scene("blue", "circle", 3.0),
         ],
     )
-    settings = Settings(data_dir=root / "data", model=TINY_CLIP, device="cpu")
-    store = ShotStore(settings)
-    report = index_paths([root / "media"], settings, store=store)
-    assert [r.status for r in report.results] == ["indexed"]
+    settings, store = indexed_store(root / "media", root / "data")
     yield settings, store
     store.close()
 
@@ -77,6 +74,22 @@ def test_captions_are_parsed_stored_searchable_and_never_asked_twice(archive, ol
     found = store.query(model_id, text="blue", limit=20)
     blue = {c.shot_id for c in first if "blue" in c.caption}
     assert blue and {s.shot_id for s, _ in found} == blue
+
+
+def test_caption_and_hybrid_search_rank_generated_footage_sensibly(archive, ollama):
+    settings, store = archive
+    standin, url = ollama
+    settings = settings.merged(ollama_url=url)
+    model_id, shots = _shots(store, settings)
+    captions = caption_shots(settings, store, model_id, [s.shot_id for s in shots])
+    green = {c.shot_id for c in captions if "green" in (c.caption or "")}
+    assert green
+    by_words = search(settings, store, SearchQuery(text="green", mode="caption", limit=3))
+    assert {h.shot.shot_id for h in by_words.hits} == green
+    assert "caption mode" in by_words.note and by_words.no_good_match is None
+    fused = search(settings, store, SearchQuery(text="a green triangle", mode="hybrid", limit=3))
+    assert fused.hits[0].shot.shot_id in green  # both rankings put it first
+    assert all(h.caption for h in fused.hits)
 
 
 def test_one_image_per_request_sized_for_the_model(archive, ollama):

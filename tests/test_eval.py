@@ -8,12 +8,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from shotseek.pipeline.config import Settings
-from shotseek.pipeline.index import index_paths
 from shotseek.pipeline.models import format_timecode
-from shotseek.pipeline.store import ShotStore
 from shotseek.server.cli import app
 from tests.conftest import TINY_CLIP
+from tests.kit.archive import indexed_store
 from tests.kit.footage import random_footage, standard_footage
 
 runner = CliRunner()
@@ -35,10 +33,7 @@ def archive(tmp_path_factory):
         random_footage(media / "random-b.mp4", seed=22),
     ]
     data = root / "data"
-    with ShotStore(Settings(data_dir=data, model=TINY_CLIP, device="cpu")) as store:
-        settings = Settings(data_dir=data, model=TINY_CLIP, device="cpu")
-        report = index_paths([media], settings, store=store)
-        assert all(r.status == "indexed" for r in report.results)
+    indexed_store(media, data)[1].close()
     rows = [
         (f.path.name, format_timecode(s.start), format_timecode(s.end), s.label)
         for f in footages

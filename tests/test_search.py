@@ -20,12 +20,12 @@ from shotseek.pipeline.errors import (
     UnknownShotError,
     VideoNotFoundError,
 )
-from shotseek.pipeline.index import index_paths
 from shotseek.pipeline.models import SearchQuery
 from shotseek.pipeline.search import refine, search
 from shotseek.pipeline.store import ShotStore
 from shotseek.server.cli import app
 from tests.conftest import TINY_CLIP
+from tests.kit.archive import indexed_store
 from tests.kit.footage import Scene, make_footage, random_footage, standard_footage
 from tests.kit.shapes import CLASSES, caption
 
@@ -48,10 +48,7 @@ def archive(tmp_path_factory):
             ],
         ),
     }
-    settings = Settings(data_dir=root / "data", model=TINY_CLIP, device="cpu")
-    store = ShotStore(settings)
-    report = index_paths([media], settings, store=store)
-    assert all(r.status == "indexed" for r in report.results)
+    settings, store = indexed_store(media, root / "data")
     yield settings, store, footage, media
     store.close()
 

@@ -223,7 +223,7 @@ class Settings(BaseSettings):
         min_length=1,
         description=(
             "Vision-language model in Ollama that captions and judges shots "
-            "(qwen2.5vl:3b for small GPUs; qwen3-vl:8b-instruct and gemma3 also see images)."
+            "(qwen2.5vl:3b for small GPUs; qwen3-vl:8b-instruct and gemma4 also see images)."
         ),
     )
     vlm_timeout: float = Field(

@@ -78,6 +78,23 @@ class SearchModeOpt(StrEnum):
     hybrid = "hybrid"
 
 
+ModeOpt = Annotated[
+    SearchModeOpt,
+    typer.Option(
+        "--mode", help="clip: the pictures; caption: BM25 over VLM captions; hybrid: both, fused."
+    ),
+]
+RerankOpt = Annotated[
+    int,
+    typer.Option(
+        "--rerank",
+        min=0,
+        max=RERANK_MAX,
+        help="The VLM (Ollama) judges this many top hits and reorders them.",
+    ),
+]
+
+
 def _settings(**overrides: Any) -> Settings:
     try:
         return Settings().merged(**overrides)
@@ -493,22 +510,8 @@ def search(
     per_video: Annotated[
         int | None, typer.Option("--per-video", min=1, help="At most this many hits per video.")
     ] = None,
-    mode: Annotated[
-        SearchModeOpt,
-        typer.Option(
-            "--mode",
-            help="clip: the pictures; caption: BM25 over VLM captions; hybrid: both, fused.",
-        ),
-    ] = SearchModeOpt.clip,
-    rerank: Annotated[
-        int,
-        typer.Option(
-            "--rerank",
-            min=0,
-            max=RERANK_MAX,
-            help="The VLM (Ollama) judges this many top hits and reorders them.",
-        ),
-    ] = 0,
+    mode: ModeOpt = SearchModeOpt.clip,
+    rerank: RerankOpt = 0,
     explain: Annotated[
         bool, typer.Option("--explain", help="The VLM says why each top hit fits (order kept).")
     ] = False,
@@ -769,15 +772,8 @@ def evaluate(
             help="Every indexed model, each in clip, caption and hybrid mode, side by side.",
         ),
     ] = False,
-    mode: Annotated[
-        SearchModeOpt, typer.Option("--mode", help="How shots are ranked (without --compare).")
-    ] = SearchModeOpt.clip,
-    rerank: Annotated[
-        int,
-        typer.Option(
-            "--rerank", min=0, max=RERANK_MAX, help="Also with the VLM reranking this many hits."
-        ),
-    ] = 0,
+    mode: ModeOpt = SearchModeOpt.clip,  # without --compare
+    rerank: RerankOpt = 0,
     per_query: Annotated[
         bool, typer.Option("--per-query", help="Also each line's rank, per configuration.")
     ] = False,
@@ -785,7 +781,7 @@ def evaluate(
     pretrained: PretrainedOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Measure search on a time-coded log: R@1..R@50, MRR and median rank.
+    """Measure search against a time-coded log (recall, MRR).
 
     Each line's description is searched; it is answered at rank k when the k-th hit is in the
     logged video and overlaps the logged span (widened by --tolerance). Malformed lines and
