@@ -313,8 +313,8 @@ class EdgeEngine:
         params = qe.SearchParams(
             hnsw_ef=self.hnsw_ef,
             exact=exact,
-            quantization=qe.QuantizationSearchParams(
-                rescore=True, oversampling=RESCORE_OVERSAMPLING
+            quantization=qe.QuantizationSearchParams(  # exact: the full vectors only
+                ignore=exact, rescore=True, oversampling=RESCORE_OVERSAMPLING
             )
             if self.quantize
             else None,
