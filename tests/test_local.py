@@ -1,5 +1,6 @@
 """The command line beside a running server: the local socket, its protocol, and a real
-`shotseek serve` answering `videos`, `structure`, `search`, `refine` and `index`."""
+`shotseek serve` answering `videos`, `structure`, `search`, `refine`, `index`, `eval` and
+`caption`."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from shotseek.server.local import (
 )
 from tests.conftest import TINY_CLIP
 from tests.kit.footage import standard_footage
+from tests.kit.ollama_standin import OllamaStandIn
 
 
 def test_protocol_results_progress_errors_and_no_server(tmp_path):
@@ -88,14 +90,17 @@ def test_a_file_someone_else_placed_there_is_not_talked_to(tmp_path):
 
 @pytest.fixture
 def running_server(tmp_path):
-    """A real `shotseek serve` (stdio, its client idle) on a data dir with one indexed video."""
+    """A real `shotseek serve` (stdio, its client idle) on a data dir with one indexed video,
+    and a stand-in Ollama it can caption with."""
     media = tmp_path / "media"
     standard_footage(media / "clip.mp4")
+    ollama = OllamaStandIn()
     env = {
         **os.environ,
         "SHOTSEEK_DATA_DIR": str(tmp_path / "data"),
         "SHOTSEEK_MODEL": TINY_CLIP,
         "SHOTSEEK_DEVICE": "cpu",
+        "SHOTSEEK_OLLAMA_URL": ollama.start(),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "shotseek", "serve"],
@@ -113,6 +118,7 @@ def running_server(tmp_path):
     yield tmp_path, media, env
     proc.stdin.close()  # the chat client goes away: the server ends and removes its socket
     proc.wait(timeout=60)
+    ollama.stop()
     assert not path.exists()
 
 
@@ -151,3 +157,14 @@ def test_the_cli_works_beside_a_running_server(running_server, monkeypatch):
     assert missing.exit_code == 2 and "no indexed video matches 'nope.mp4'" in missing.stderr
     again = runner.invoke(app, ["index", str(media)])
     assert again.exit_code == 0 and "skipped" in again.stdout
+    listed = runner.invoke(app, ["videos"])  # asks the server for the search index's state too
+    assert listed.exit_code == 0 and "clip.mp4" in listed.stdout
+    log = tmp_path / "log.csv"
+    log.write_text("video,start,end,query\nclip.mp4,00:00:17,00:00:22,a green star\n")
+    measured = runner.invoke(app, ["eval", str(log), "--json"])
+    assert measured.exit_code == 0, measured.output
+    assert json.loads(measured.stdout)["runs"][0]["outcomes"][0]["rank"] == 1
+    captioned = runner.invoke(app, ["caption", "--video", "clip.mp4", "--json"])
+    assert captioned.exit_code == 0, captioned.output
+    captions = json.loads(captioned.stdout)["captions"]
+    assert captions and all(c["caption"] for c in captions)
