@@ -14,7 +14,14 @@ from shotseek.pipeline.config import Settings
 from shotseek.pipeline.store.engine import Engine
 from shotseek.pipeline.store.shots import ShotStore
 
-__all__ = ["Engine", "ShotStore", "open_engine"]
+__all__ = ["Engine", "ShotStore", "edge_engine", "open_engine"]
+
+
+def edge_engine(settings: Settings) -> Engine:
+    """The embedded store the settings describe, opened (and locked) as it is, unmigrated."""
+    from shotseek.pipeline.store.edge import EdgeEngine
+
+    return EdgeEngine(settings.store_path, hnsw_ef=settings.hnsw_ef, quantize=settings.quantize)
 
 
 def open_engine(settings: Settings) -> Engine:
@@ -29,9 +36,7 @@ def open_engine(settings: Settings) -> Engine:
             api_key=key.get_secret_value() if key else None,
             hnsw_ef=settings.hnsw_ef,
         )
-    from shotseek.pipeline.store.edge import EdgeEngine
-
-    engine = EdgeEngine(settings.store_path, hnsw_ef=settings.hnsw_ef, quantize=settings.quantize)
+    engine = edge_engine(settings)
     if settings.legacy_store_path.is_dir():
         from shotseek.pipeline.store.migrate import migrate_legacy
 

@@ -32,11 +32,11 @@ def migrate_store(
 ) -> MigrationReport | None:
     """``shotseek migrate``: move the older embedded store in the data dir into Qdrant Edge
     now (opening the store does it too). None when there is none to move."""
-    from shotseek.pipeline.store.edge import EdgeEngine
+    from shotseek.pipeline.store import edge_engine
 
     if not settings.legacy_store_path.is_dir():
         return None
-    engine = EdgeEngine(settings.store_path, hnsw_ef=settings.hnsw_ef, quantize=settings.quantize)
+    engine = edge_engine(settings)
     try:
         return migrate_legacy(settings, engine, progress)
     finally:
