@@ -5,14 +5,16 @@ from __future__ import annotations
 import numpy as np
 import open_clip
 import pytest
+import torch
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 import shotseek.pipeline.encoder as encoder_module
 from shotseek.pipeline import encoder as enc
 from shotseek.pipeline.config import Settings
 from shotseek.pipeline.encoder import create_encoder, get_encoder, pick_precision, resolve_model
 from shotseek.pipeline.errors import ModelUnavailableError, UnknownModelError
-from tests.conftest import TINY_CLIP
+from tests.conftest import TINY_CLIP, TINY_CLIP_DIR
 from tests.kit.shapes import CLASSES, caption
 from tests.kit.train_tiny_clip import random_picture
 
@@ -228,3 +230,38 @@ def test_gpu_encoder_runs_in_half_precision_and_matches_fp32():
     a, b = gpu.encode_images(frames), cpu.encode_images(frames)
     assert a.dtype == np.float32
     assert float(np.min(np.sum(a * b, axis=1))) > 0.99
+
+
+def test_weights_from_a_file_are_loaded_without_drawing_random_ones_first(tiny_encoder, tmp_path):
+    # The fast load (no random init: the checkpoint fills every weight) gives exactly the model
+    # open_clip builds the slow way, and leaves torch.nn.init as it was.
+    init_before = dict(vars(torch.nn.init))
+    reference, _, _ = open_clip.create_model_and_transforms(TINY_CLIP)
+    reference.eval()
+    tokens = open_clip.get_tokenizer(TINY_CLIP)(["a red square", "a blue circle"])
+    pixels = torch.rand(2, 3, tiny_encoder.image_size, tiny_encoder.image_size)
+    with torch.no_grad():
+        want_text = torch.nn.functional.normalize(reference.encode_text(tokens), dim=-1)
+        want_image = torch.nn.functional.normalize(reference.encode_image(pixels), dim=-1)
+        got_text = tiny_encoder.model.encode_text(tokens)
+        got_image = tiny_encoder.model.encode_image(pixels)
+    np.testing.assert_allclose(nn_normalise(got_text), want_text.numpy(), atol=1e-6)
+    np.testing.assert_allclose(nn_normalise(got_image), want_image.numpy(), atol=1e-6)
+    assert dict(vars(torch.nn.init)) == init_before
+
+    # A checkpoint that lacks a weight is an error, never a model with uninitialised memory.
+    state = load_file(TINY_CLIP_DIR / "open_clip_model.safetensors")
+    state.pop(next(k for k in state if k.startswith("visual.") and k.endswith(".weight")))
+    broken = tmp_path / "model"
+    broken.mkdir()
+    save_file(state, broken / "open_clip_model.safetensors")
+    (broken / "open_clip_config.json").write_text(
+        (TINY_CLIP_DIR / "open_clip_config.json").read_text()
+    )
+    with pytest.raises(ModelUnavailableError, match="Missing key"):
+        create_encoder(f"local-dir:{broken}", None, device="cpu")
+    assert dict(vars(torch.nn.init)) == init_before
+
+
+def nn_normalise(vectors: torch.Tensor) -> np.ndarray:
+    return torch.nn.functional.normalize(vectors, dim=-1).numpy()
