@@ -1,12 +1,26 @@
 import pytest
 
-from shotseek.pipeline.config import DEFAULT_MODEL, DEFAULT_PRETRAINED, Settings
+from shotseek.pipeline.config import (
+    AUTO_MODEL,
+    CPU_MODEL,
+    CPU_PRETRAINED,
+    DEFAULT_MODEL,
+    DEFAULT_PRETRAINED,
+    Settings,
+)
 
 
-def test_defaults_are_vit_l14_metaclip_at_two_fps():
+def test_defaults_choose_the_model_by_device_at_two_fps(monkeypatch):
+    from shotseek.pipeline import encoder
+
     s = Settings()
-    assert (s.model, s.pretrained, s.fps) == (DEFAULT_MODEL, DEFAULT_PRETRAINED, 2.0)
+    assert (s.model, s.pretrained, s.fps) == (AUTO_MODEL, AUTO_MODEL, 2.0)
+    assert encoder.configured_model_id(s) == f"{CPU_MODEL}/{CPU_PRETRAINED}"  # CI has no GPU
+    monkeypatch.setattr(encoder, "pick_device", lambda preference: encoder.torch.device("cuda"))
+    assert encoder.configured_model_id(s) == f"{DEFAULT_MODEL}/{DEFAULT_PRETRAINED}"
     assert DEFAULT_MODEL.startswith("ViT-L-14")
+    # weights named alone keep meaning the GPU default's architecture, as before "auto"
+    assert Settings(pretrained="none").model == DEFAULT_MODEL
 
 
 def test_environment_variables_override_defaults(monkeypatch):
@@ -19,7 +33,7 @@ def test_environment_variables_override_defaults(monkeypatch):
 def test_flags_override_environment_and_none_means_not_given(monkeypatch):
     monkeypatch.setenv("SHOTSEEK_FPS", "1.5")
     s = Settings().merged(fps=3.0, model=None)
-    assert s.fps == 3.0 and s.model == DEFAULT_MODEL
+    assert s.fps == 3.0 and s.model == AUTO_MODEL
 
 
 def test_out_of_range_values_are_refused():
@@ -60,7 +74,7 @@ def test_every_setting_is_documented_in_the_readme():
 def test_a_model_named_alone_gets_its_best_weights_and_says_so(monkeypatch, caplog):
     from shotseek.pipeline.encoder import configured_model_id
 
-    assert Settings().pretrained == DEFAULT_PRETRAINED  # the default pair stays as it is
+    assert Settings(model=DEFAULT_MODEL).pretrained == DEFAULT_PRETRAINED  # its pair, as ever
     bare = Settings().merged(model="ViT-B-16")
     assert bare.pretrained == "best"
     with caplog.at_level("WARNING"):

@@ -265,3 +265,29 @@ def test_weights_from_a_file_are_loaded_without_drawing_random_ones_first(tiny_e
 
 def nn_normalise(vectors: torch.Tensor) -> np.ndarray:
     return torch.nn.functional.normalize(vectors, dim=-1).numpy()
+
+
+@pytest.mark.parametrize(
+    ("failure", "says"),
+    [
+        (ModuleNotFoundError("No module named 'transformers'"), "uv sync --extra transformers"),
+        (
+            OSError("We couldn't connect to 'https://huggingface.co' to load the files."),
+            "uv run hf download timm/ViT-B-16-SigLIP --exclude '*.safetensors'",
+        ),
+    ],
+)
+def test_a_hub_tokenizer_that_cannot_load_says_what_to_install_or_fetch(monkeypatch, failure, says):
+    # SigLIP reads text with a Hugging Face tokenizer (transformers + files from the hub). Its
+    # absence is found before any model is built, and the error says what to do about it.
+    def no_tokenizer(name, **kwargs):
+        raise failure
+
+    built = []
+    monkeypatch.setattr(open_clip, "get_tokenizer", no_tokenizer)
+    monkeypatch.setattr(open_clip, "create_model_and_transforms", lambda *a, **k: built.append(a))
+    with pytest.raises(ModelUnavailableError) as info:
+        create_encoder("ViT-B-16-SigLIP-256", "none", device="cpu")
+    message = str(info.value)
+    assert "ViT-B-16-SigLIP-256" in message and says in message and ".." not in message
+    assert not built

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from shotseek.pipeline.catalog import list_videos, video_structure
-from shotseek.pipeline.config import Settings
+from shotseek.pipeline.catalog import list_videos, video_structure, writer_settings
+from shotseek.pipeline.config import AUTO_MODEL, Settings
 from shotseek.pipeline.errors import StoreMismatchError, StoreUnavailableError, VideoOpenError
 from shotseek.pipeline.index import index_paths, index_video
 from shotseek.pipeline.models import VideoRecord
@@ -254,6 +254,26 @@ def test_collections_are_per_model_and_checked(plain_video, settings, store, tin
     assert tiny_encoder.model_id in str(info.value) and other in str(info.value)
     assert list_videos(store, settings, every_model=False)[0].model_id == tiny_encoder.model_id
     assert video_structure(store, default, "standard.mp4").video.model_id == tiny_encoder.model_id
+
+
+def test_model_auto_keeps_adding_to_the_store_s_own_model(plain_video, settings, store, tmp_path):
+    # Indexed with a named model; a later run with the default ('auto') must not start a second
+    # embedding space (on this CPU machine that would be MobileCLIP2-S2): it uses the store's.
+    first = index_paths([plain_video.path], settings, store=store)
+    assert first.results[0].status == "indexed"
+    models = list(store.models())
+    auto = Settings(data_dir=settings.data_dir, device="cpu")
+    assert auto.model == AUTO_MODEL
+    assert writer_settings(store, auto).model == TINY_CLIP
+    copy = tmp_path / "copy.mp4"
+    shutil.copy(plain_video.path, copy)
+    copy.write_bytes(copy.read_bytes() + b"\0")  # another file: another video id
+    second = index_paths([copy], auto, store=store)
+    assert second.results[0].status == "indexed", second
+    assert list(store.models()) == models and len(list_videos(store, auto)) == 2
+    # an empty store, or one with several models, gets the device's default
+    with ShotStore(Settings(data_dir=tmp_path / "empty")) as empty:
+        assert writer_settings(empty, auto) is auto
 
 
 def test_a_second_process_on_the_embedded_store_is_told_to_use_a_server(settings, store):

@@ -1,5 +1,5 @@
-"""The readers' view of the store: which model's shots readers use, the videos, and one video's
-classes → scenes → shots.
+"""The readers' view of the store: which model's shots readers (and, for model 'auto', index
+runs) use, the videos, and one video's classes → scenes → shots.
 
 "Which model do readers use" is decided here once per request, from one read of the store's
 collections: the store's only model, or (when it holds several) the configured one. The query
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shotseek.pipeline.config import Settings
+from shotseek.pipeline.config import AUTO_MODEL, Settings
 from shotseek.pipeline.errors import StoreMismatchError, VideoNotFoundError
 from shotseek.pipeline.models import (
     ClassInfo,
@@ -59,14 +59,26 @@ def reader_model(store: ShotStore, settings: Settings, model_id: str | None = No
     )
 
 
+def writer_settings(store: ShotStore, settings: Settings) -> Settings:
+    """The settings an index run embeds with. A named model is used as named; with 'auto' (the
+    default) a store that holds one model gets that model again, so footage added from another
+    machine (a CPU laptop, a GPU server) lands in the same embedding space; an empty store, or
+    one with several models, gets the device's default (encoder.device_default)."""
+    known = store.models() if settings.model == AUTO_MODEL else {}
+    if len(known) != 1:
+        return settings
+    return settings.model_copy(update=_recorded(next(iter(known.values()))))
+
+
+def _recorded(model: IndexedModel) -> dict[str, str | None]:
+    return {k: model.spec[k] for k in ("model", "pretrained", "checkpoint_tag") if k in model.spec}
+
+
 def reader_encoder(settings: Settings, model: IndexedModel) -> ClipEncoder:
     """The encoder of the model that built the collection: never another one."""
     from shotseek.pipeline.encoder import get_encoder
 
-    recorded = {
-        k: model.spec[k] for k in ("model", "pretrained", "checkpoint_tag") if k in model.spec
-    }
-    encoder = get_encoder(settings.model_copy(update=recorded))
+    encoder = get_encoder(settings.model_copy(update=_recorded(model)))
     if encoder.model_id != model.model_id:
         raise StoreMismatchError(
             f"the shots were embedded with {model.model_id} but the model loaded for the query "

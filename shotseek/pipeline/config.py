@@ -15,12 +15,22 @@ from platformdirs import user_data_dir
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: CLIP ViT-L-14 (768-D), as in the seed system. Of open_clip's ViT-L-14 weights, MetaCLIP
-#: "fullcc" (2.5B pairs) has the best average image-text retrieval score in open_clip's own
-#: results table (docs/openclip_retrieval_results.csv: 0.7325; Flickr30k image R@1 0.764,
-#: MSCOCO image R@1 0.471). It was trained with QuickGELU, hence the ``-quickgelu`` architecture.
+#: ``model`` (and ``pretrained``) value for "choose for me", the default: the store's model when
+#: it holds exactly one (a store keeps one embedding space, whichever machine adds to it), else
+#: the default of the device the encoder runs on, below. Chosen by evidence (README,
+#: "Performance and quality"; ``bench/bench_models.py``).
+AUTO_MODEL = "auto"
+#: On a GPU: CLIP ViT-L-14 (768-D) with MetaCLIP "fullcc" weights (2.5B pairs, trained with
+#: QuickGELU, hence the ``-quickgelu`` architecture): the best 38-dataset average of the
+#: candidates (65.9 %; ImageNet 79.2 %, MSCOCO text→image R@1 47.1 %) with open_clip's own
+#: tokenizer (nothing else to fetch) and 768-D vectors. Speed is not what limits a GPU.
 DEFAULT_MODEL = "ViT-L-14-quickgelu"
 DEFAULT_PRETRAINED = "metaclip_fullcc"
+#: On a CPU: MobileCLIP2-S2 (512-D), 5.5x ViT-L-14's images per second on 2 cores (4.1 vs 0.74,
+#: random weights), 2 points below it on ImageNet (77.2 %) and the 38-dataset average (64.1 %),
+#: with open_clip's own tokenizer. ViT-L-14 indexes 0.37 video-seconds per second there.
+CPU_MODEL = "MobileCLIP2-S2"
+CPU_PRETRAINED = "dfndr2b"
 #: ``pretrained`` value meaning "the model's weights with the best average retrieval score in
 #: open_clip's results table" (shotseek/pipeline/data/open_clip_retrieval.csv). A model named
 #: without weights (``--model ViT-B-32`` alone, or SHOTSEEK_MODEL without SHOTSEEK_PRETRAINED)
@@ -139,13 +149,18 @@ class Settings(BaseSettings):
 
     # Encoder
     model: str = Field(
-        DEFAULT_MODEL,
-        description="open_clip model name, 'hf-hub:org/repo' or 'local-dir:/path/to/folder'.",
+        AUTO_MODEL,
+        description=(
+            "open_clip model name, 'hf-hub:org/repo', 'local-dir:/path/to/folder', or 'auto': "
+            f"the store's model, else {DEFAULT_MODEL}/{DEFAULT_PRETRAINED} on a GPU and "
+            f"{CPU_MODEL}/{CPU_PRETRAINED} on a CPU."
+        ),
     )
     pretrained: str = Field(
-        DEFAULT_PRETRAINED,
+        AUTO_MODEL,
         description=(
-            "open_clip pretrained tag, a checkpoint file, 'best' (the model's weights with the "
+            "'auto' (with model 'auto'), an open_clip pretrained tag, a checkpoint file, 'best' "
+            "(the model's weights with the "
             "best retrieval score in open_clip's results; what a model named alone gets), or "
             "'none' for random weights (speed benchmarks and plumbing tests only). Ignored for "
             "hf-hub: and local-dir:."
@@ -336,9 +351,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _weights_follow_the_model(self) -> Settings:
-        named = self.model_fields_set
-        if "model" in named and "pretrained" not in named and self.model != DEFAULT_MODEL:
-            object.__setattr__(self, "pretrained", BEST_PRETRAINED)  # not the default's tag
+        auto_model, auto_weights = self.model == AUTO_MODEL, self.pretrained == AUTO_MODEL
+        if auto_model and not auto_weights:  # weights named alone: the GPU default's, as ever
+            object.__setattr__(self, "model", DEFAULT_MODEL)
+        elif auto_weights and not auto_model:  # a model named alone: its best weights
+            weights = DEFAULT_PRETRAINED if self.model == DEFAULT_MODEL else BEST_PRETRAINED
+            object.__setattr__(self, "pretrained", weights)
         return self
 
     def merged(self, **overrides: Any) -> Settings:

@@ -43,7 +43,15 @@ import open_clip
 import torch
 from PIL import Image
 
-from shotseek.pipeline.config import BEST_PRETRAINED, Settings
+from shotseek.pipeline.config import (
+    AUTO_MODEL,
+    BEST_PRETRAINED,
+    CPU_MODEL,
+    CPU_PRETRAINED,
+    DEFAULT_MODEL,
+    DEFAULT_PRETRAINED,
+    Settings,
+)
 from shotseek.pipeline.errors import ConfigError, ModelUnavailableError, UnknownModelError
 
 log = logging.getLogger(__name__)
@@ -465,6 +473,41 @@ def _input_dtype(model: torch.nn.Module) -> torch.dtype:
     return torch.float32
 
 
+def _load_tokenizer(source: ModelSource, cache: str | None) -> Any:
+    """The model's tokenizer, or an error that says what to install or fetch.
+
+    Most models use open_clip's own BPE tokenizer (shipped with it). SigLIP, SigLIP 2 and the
+    models with a Hugging Face text tower use a tokenizer from the Hugging Face Hub, read with
+    ``transformers``: both the package and the files must be there before working offline.
+    """
+    try:
+        return open_clip.get_tokenizer(source.model, cache_dir=cache)
+    except ImportError as exc:
+        raise ModelUnavailableError(
+            f"{source.model} reads text with a Hugging Face tokenizer, which needs the "
+            f"transformers package ({_first_line(exc)}): install it with "
+            "`uv sync --extra transformers` (pip: shotseek[transformers])"
+        ) from exc
+    except Exception as exc:
+        repo = _tokenizer_repo(source.model)
+        where = f" --cache-dir {cache}" if cache else ""
+        raise ModelUnavailableError(
+            f"cannot load the tokenizer of {source.model}: {_first_line(exc).rstrip('.')}. "
+            "It comes from "
+            f"the Hugging Face Hub ({repo}): fetch it once where the hub can be reached, "
+            f"`uv run hf download {repo} --exclude '*.safetensors' --exclude '*.bin'{where}`, "
+            "and it is read from the cache from then on, offline too"
+        ) from exc
+
+
+def _tokenizer_repo(model: str) -> str:
+    """The Hugging Face repository a model's tokenizer comes from."""
+    if model.startswith("hf-hub:"):
+        return model[len("hf-hub:") :].strip("/")
+    text_cfg = (open_clip.get_model_config(model) or {}).get("text_cfg", {})
+    return text_cfg.get("hf_tokenizer_name") or text_cfg.get("hf_model_name") or model
+
+
 _INIT_LOCK = threading.Lock()
 
 
@@ -543,6 +586,7 @@ def create_encoder(
             image_resize_mode=source.tag_cfg.get("resize_mode"),
         )
     name = source.model  # QuickGELU, where a tag needs it, is forced explicitly above
+    tokenizer = _load_tokenizer(source, cache)  # first: a missing one must not cost a model load
     # Every weight comes from a file that open_clip loads strictly (required: a model built
     # without random init must never run half-loaded); big_vision .npz files are filled
     # their own way, so they keep the usual init.
@@ -568,7 +612,6 @@ def create_encoder(
             f"cannot load {source.model} from {what}: {_first_line(exc)}. "
             "Check that the weights belong to this architecture (--model) and are not damaged"
         ) from exc
-    tokenizer = open_clip.get_tokenizer(name)
     model_id = model_id_of(source)
     if source.kind == "random":
         log.warning(
@@ -594,8 +637,20 @@ def list_pretrained() -> list[tuple[str, str]]:
     return [(m, t) for m, t in open_clip.list_pretrained()]
 
 
+def device_default(settings: Settings) -> Settings:
+    """The settings with model 'auto' replaced by the default of the device the encoder will
+    run on (config: DEFAULT_MODEL on a GPU, CPU_MODEL on a CPU); other settings as they are.
+    The store's own model, which 'auto' prefers, is worked out by the catalog."""
+    if settings.model != AUTO_MODEL:
+        return settings
+    on_cpu = pick_device(settings.device).type == "cpu"
+    model, weights = (CPU_MODEL, CPU_PRETRAINED) if on_cpu else (DEFAULT_MODEL, DEFAULT_PRETRAINED)
+    return settings.model_copy(update={"model": model, "pretrained": weights})
+
+
 def configured_model_id(settings: Settings) -> str | None:
     """The model id the settings name, worked out without loading the model (None if invalid)."""
+    settings = device_default(settings)
     try:
         return model_id_of(
             resolve_model(settings.model, settings.pretrained, settings.checkpoint_tag)
@@ -610,6 +665,7 @@ _CACHE_LOCK = threading.Lock()
 
 def get_encoder(settings: Settings) -> ClipEncoder:
     """The process-wide encoder for these settings, loaded on first use."""
+    settings = device_default(settings)
     key = (
         settings.model,
         settings.pretrained,

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from shotseek.pipeline import thumbnails
+from shotseek.pipeline.catalog import writer_settings
 from shotseek.pipeline.config import Settings
 from shotseek.pipeline.cuts import CutDetector
 from shotseek.pipeline.encoder import ClipEncoder, get_encoder
@@ -262,7 +263,7 @@ def index_video(
     info = probe(path)  # every validation error is raised here, before any work
     path = path.resolve()
     report.total = info.duration or None
-    encoder = encoder or get_encoder(settings)
+    encoder = encoder or get_encoder(writer_settings(store, settings))
     model_id = encoder.model_id
     video_id = content_id(path)
     key = settings_key(settings, model_id)
@@ -358,6 +359,7 @@ def index_paths(
     files = expand_paths(paths)
     if not files:
         return IndexReport(results=[])
+    settings = writer_settings(store, settings)
     encoder = encoder or get_encoder(settings)
     removed = store.collect_garbage(encoder.model_id)
     if removed:

@@ -25,6 +25,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from shotseek.pipeline.catalog import writer_settings
 from shotseek.pipeline.config import JOB_FAILURES_SHOWN, JOB_PAGE_MAX, Settings
 from shotseek.pipeline.encoder import ClipEncoder
 from shotseek.pipeline.errors import JobNotFoundError, MediaAccessError
@@ -242,7 +243,7 @@ class IndexJobs:
                     files,
                     settings,
                     store=self.store,
-                    encoder=self.encoder(settings) if files else None,
+                    encoder=self.encoder(writer_settings(self.store, settings)) if files else None,
                     force=force,
                     progress=lambda e: self._update(job, e),
                     on_result=on_result,
