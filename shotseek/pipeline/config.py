@@ -82,6 +82,12 @@ EVAL_KS, EVAL_DEPTH = (1, 2, 5, 10, 20, 50), 50
 #: On a shared Qdrant server, shot points of a run younger than this that no video record names
 #: may be another process's index run in progress: garbage collection leaves them alone.
 GC_GRACE_SECONDS = 3600.0
+#: Still pictures (stills.py): a sample whose 32-pixel colour thumbnail differs from the last
+#: embedded sample's by at most this many levels (0-255) on average reuses its embedding.
+#: Generated stills differ by 0, slow motion on generated footage by 0.2–1 (at 2 fps);
+#: compression noise averages out in the thumbnail.
+STILL_THRESHOLD = 0.5
+STILL_THRESHOLD_MAX = 8.0
 #: A bearer token shorter than this is refused: it could be guessed.
 MIN_TOKEN_CHARS = 16
 
@@ -145,6 +151,16 @@ class Settings(BaseSettings):
     )
     decode_threads: int = Field(
         0, ge=0, le=64, description="Decoder threads; 0 lets FFmpeg choose."
+    )
+    still_threshold: float = Field(
+        STILL_THRESHOLD,
+        ge=0.0,
+        le=STILL_THRESHOLD_MAX,
+        description=(
+            "A sample that differs from the last embedded one by at most this many levels "
+            "(0-255, mean over a 32-pixel colour thumbnail) reuses its embedding: a still "
+            "picture costs no model call. 0 embeds every sample."
+        ),
     )
 
     # Encoder

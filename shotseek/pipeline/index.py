@@ -50,6 +50,7 @@ from shotseek.pipeline.models import (
     VideoRecord,
 )
 from shotseek.pipeline.segment import SegmentParams, analyse, to_shots
+from shotseek.pipeline.stills import StillFilter
 from shotseek.pipeline.store import ShotStore
 from shotseek.pipeline.video import FrameSampler, frames_at, probe
 
@@ -145,6 +146,7 @@ class Embedded:
     times: np.ndarray  # N sample times (seconds, presentation times of real frames)
     end_time: float  # where the stream ends
     cuts: list[CameraBoundary]  # camera boundaries found on every decoded frame
+    stills: int = 0  # samples that reused the last embedded sample's vector
 
 
 def embed_frames(
@@ -168,11 +170,19 @@ def embed_frames(
         threads=settings.decode_threads,
         watcher=detector if detector.enabled else None,
     )
+    stills = StillFilter(settings.still_threshold)
     times: list[float] = []
+    source: list[int] = []  # per sample: the embedded row whose vector it takes
 
     def images() -> Iterator[np.ndarray]:
+        embedded = -1
         for frame in sampler:
             times.append(frame.time)
+            if stills.is_still(frame.image):
+                source.append(embedded)
+                continue
+            embedded += 1
+            source.append(embedded)
             yield frame.image
 
     batches = []
@@ -183,7 +193,7 @@ def embed_frames(
     if not batches or sampler.end_time is None:
         raise VideoOpenError(path, "yielded no frames to index")
     cuts = detector.finish()
-    vectors, sample_times = np.concatenate(batches), np.asarray(times)
+    vectors, sample_times = np.concatenate(batches)[np.asarray(source)], np.asarray(times)
     extra = unsampled_shots(sample_times, cuts, detector.times, sampler.end_time)
     if extra:
         images_ = frames_at(path, extra, short_side=settings.frame_short_side)
@@ -191,7 +201,14 @@ def embed_frames(
         sample_times = np.concatenate([sample_times, extra])
         order = np.argsort(sample_times, kind="stable")
         vectors, sample_times = vectors[order], sample_times[order]
-    return Embedded(vectors, sample_times, sampler.end_time, cuts)
+    if stills.reused:
+        log.info(
+            "%s: %d of %d samples were still pictures (no model call)",
+            path.name,
+            stills.reused,
+            len(times),
+        )
+    return Embedded(vectors, sample_times, sampler.end_time, cuts, stills.reused)
 
 
 def unsampled_shots(
