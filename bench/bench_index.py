@@ -1,69 +1,315 @@
-"""End-to-end indexing speed: video seconds indexed per wall-clock second.
+"""Indexing throughput: video-seconds indexed per wall-clock second, against the encoder alone.
 
-    uv run python -m bench.bench_index [--model ViT-B-32] [--pretrained none] [--seconds 120]
+    uv run python -m bench.bench_index [--model ViT-B-32] [--minutes 10] [--height 720]
+    uv run python -m bench.bench_index --model ViT-L-14 --minutes 2 --kinds ordinary
 
-Generates a 640x360, 25 fps file, then runs the real index_video (sample → encode → analyse →
-thumbnails → embedded Qdrant store) into a temporary data directory, and prints the time spent
-in each stage. Random weights (``none``) need no download; the speed is what a real checkpoint
-of the same architecture gives.
+Generates H.264 footage (25 fps, ``--height`` 720 or 1080; kept in ``--footage-dir`` for the
+next run): "ordinary" (moving shapes on noisy backdrops, cuts) and "static" (locked-off pictures
+joined by cuts, like an interview or title cards). Then, each in a fresh process so its peak
+memory is its own, with random weights (``none``: as fast as real weights):
+
+- **encoder only**: the model on batches of already-preprocessed pixels, the ceiling;
+- **pipeline**: the real ``index_video`` (sample, cut detection, stills, encode, analyse,
+  thumbnails, store), with the busy time of each stage (threads add up);
+- **no skip**: the same with ``still_threshold`` 0 (every sample embedded);
+- **naive**: OpenCV reads every frame, one sample per 1/fps by frame number, open_clip's
+  preprocessing, one image per model call: the baseline of a first attempt.
+
+Throughput is video-seconds per wall-second at ``--fps`` (2) samples per second.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import resource
+import subprocess
+import sys
 import tempfile
 import time
+from collections import defaultdict
+from fractions import Fraction
 from pathlib import Path
 
-from shotseek.pipeline.config import Settings
-from shotseek.pipeline.encoder import get_encoder
-from shotseek.pipeline.index import index_video
-from shotseek.pipeline.store import ShotStore
-from tests.kit.footage import random_footage
+import numpy as np
+
+SCENES = ("red square", "blue circle", "green star", "yellow triangle", "magenta circle")
+
+
+def write_footage(path: Path, kind: str, minutes: float, height: int, seed: int = 0) -> None:
+    """Stream-render and encode ``minutes`` of footage (frames are never all in memory)."""
+    import av
+
+    from tests.kit.footage import Scene
+
+    rng = np.random.default_rng(seed)
+    width = height * 16 // 9
+    fps = 25
+    noise = [rng.normal(0, 3.0, (height, width, 3)).astype(np.int16) for _ in range(8)]
+    scenes = []
+    t = 0.0
+    while t < minutes * 60:
+        color, shape = SCENES[len(scenes) % len(SCENES)].split()
+        still = kind == "static"
+        duration = float(rng.uniform(20, 40) if still else rng.uniform(3, 9))
+        scenes.append(
+            Scene(
+                color,
+                shape,
+                duration,
+                background=int(rng.integers(20, 200)),
+                velocity=(0.0, 0.0) if still else (float(rng.uniform(-0.05, 0.05)), 0.0),
+                spin=0.0 if still else 8.0,
+                zoom=0.0 if still else float(rng.uniform(-0.02, 0.02)),
+            )
+        )
+        t += duration
+    time_base = Fraction(1, 1000)
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.height, stream.width, stream.pix_fmt = height, width, "yuv420p"
+        stream.codec_context.time_base = time_base
+        stream.options = {"preset": "veryfast", "crf": "23"}
+        n = 0
+        for scene in scenes:
+            for i in range(int(scene.duration * fps)):
+                img = scene.frame(i / fps, width, height)
+                if kind != "static":  # sensor noise: real footage is never flat
+                    img = np.clip(img + noise[n % len(noise)], 0, 255).astype(np.uint8)
+                frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+                frame.pts, frame.time_base = round(n * 1000 / fps), time_base
+                container.mux(stream.encode(frame))
+                n += 1
+                if n >= minutes * 60 * fps:
+                    break
+        container.mux(stream.encode())
+
+
+def _settings(args: dict, data: Path, still: float | None = None):
+    from shotseek.pipeline.config import Settings
+
+    extra = {} if still is None else {"still_threshold": still}
+    return Settings(
+        data_dir=data,
+        model=args["model"],
+        pretrained="none",
+        fps=args["fps"],
+        device=args["device"],
+        **extra,
+    )
+
+
+def _timed(owner, name: str, busy: dict, label: str) -> None:
+    """Replace ``owner.name`` by a wrapper that adds its wall time to ``busy[label]``."""
+    original = getattr(owner, name)
+
+    def wrapper(*a, **k):
+        t0 = time.perf_counter()
+        try:
+            return original(*a, **k)
+        finally:
+            busy[label] += time.perf_counter() - t0
+
+    setattr(owner, name, wrapper)
+
+
+def encoder_only(args: dict) -> dict:
+    import torch
+
+    from shotseek.pipeline.encoder import get_encoder
+
+    encoder = get_encoder(_settings(args, Path(args["data"])))
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (448, 796, 3), dtype=np.uint8) for _ in range(32)]
+    pixels = torch.stack([encoder._prepare(f) for f in frames])
+    encoder._image_batch(pixels)
+    batches = args["batches"]
+    t0 = time.perf_counter()
+    for _ in range(batches):
+        encoder._image_batch(pixels)
+    images_per_s = batches * len(frames) / (time.perf_counter() - t0)
+    return {"images_per_s": images_per_s, "video_s_per_s": images_per_s / args["fps"]}
+
+
+def pipeline(args: dict, still: float | None) -> dict:
+    from shotseek.pipeline import cuts, encoder, index, stills, video
+    from shotseek.pipeline.encoder import get_encoder
+    from shotseek.pipeline.store import ShotStore
+
+    busy: dict[str, float] = defaultdict(float)
+    _timed(video, "_to_rgb", busy, "convert samples")
+    _timed(video, "_to_bgr_small", busy, "convert for cuts")
+    _timed(cuts.CutDetector, "feed", busy, "cut detection")
+    _timed(stills.StillFilter, "is_still", busy, "still check")
+    _timed(encoder.ClipEncoder, "_prepare", busy, "preprocess")
+    _timed(encoder.ClipEncoder, "_image_batch", busy, "encode")
+    calls = []
+    original_batch = encoder.ClipEncoder._image_batch
+    encoder.ClipEncoder._image_batch = lambda self, px: (
+        calls.append(len(px)) or original_batch(self, px)
+    )
+    iterate = video.FrameSampler.__iter__
+
+    def sampling(self):  # decode + conversions + cut detection, as the consumer waits for it
+        it = iterate(self)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                item = next(it)
+            except StopIteration:
+                busy["sampler (decode + above)"] += time.perf_counter() - t0
+                return
+            busy["sampler (decode + above)"] += time.perf_counter() - t0
+            yield item
+
+    video.FrameSampler.__iter__ = sampling
+    settings = _settings(args, Path(args["data"]), still)
+    enc = get_encoder(settings)
+    stamps: list[tuple[str, float]] = []
+    with ShotStore(settings) as store:
+        t0 = time.perf_counter()
+        outcome = index.index_video(
+            args["video"],
+            settings,
+            store=store,
+            encoder=enc,
+            progress=lambda e: stamps.append((e.stage, time.perf_counter())),
+        )
+        wall = time.perf_counter() - t0
+    for (stage, at), (_, nxt) in zip(stamps, stamps[1:]):
+        if stage in ("analyse", "thumbnails", "store"):
+            busy[stage] += nxt - at
+    return {
+        "wall": wall,
+        "duration": outcome.duration,
+        "video_s_per_s": outcome.duration / wall,
+        "shots": outcome.n_shots,
+        "model_images": sum(calls),
+        "busy": dict(busy),
+    }
+
+
+def naive(args: dict) -> dict:
+    import cv2
+    import torch
+    from PIL import Image
+
+    from shotseek.pipeline.encoder import get_encoder
+
+    encoder = get_encoder(_settings(args, Path(args["data"])))
+    capture = cv2.VideoCapture(args["video"])
+    rate = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    t0 = time.perf_counter()
+    index = kept = 0
+    next_sample = 0.0
+    while True:
+        ok, bgr = capture.read()
+        if not ok:
+            break
+        if index / rate >= next_sample:
+            image = Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            pixels = encoder.preprocess(image).unsqueeze(0)
+            with torch.inference_mode():
+                encoder.model.encode_image(pixels)
+            kept += 1
+            next_sample += 1.0 / args["fps"]
+        index += 1
+    wall = time.perf_counter() - t0
+    duration = index / rate
+    return {"wall": wall, "duration": duration, "video_s_per_s": duration / wall, "images": kept}
+
+
+def child(args: dict) -> None:
+    what = args["what"]
+    if what == "encoder":
+        result = encoder_only(args)
+    elif what == "naive":
+        result = naive(args)
+    else:
+        result = pipeline(args, 0.0 if what == "no skip" else None)
+    result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(json.dumps(result))
+
+
+def run_child(args: dict) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.bench_index", "--child", json.dumps(args)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode:
+        raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="ViT-B-32")
-    parser.add_argument("--pretrained", default="none")
-    parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--height", type=int, default=720, choices=[360, 720, 1080])
     parser.add_argument("--fps", type=float, default=2.0)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--kinds", nargs="+", default=["ordinary", "static"])
+    parser.add_argument("--skip-naive", action="store_true", help="leave out the naive baseline")
+    parser.add_argument("--footage-dir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child(json.loads(args.child))
+        return
+
+    args.footage_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        occurrences = max(2, int(args.seconds / 5))
-        footage = random_footage(
-            Path(tmp) / "bench.mp4", seed=1, occurrences=occurrences, fps=25.0, size=(640, 360)
-        )
-        settings = Settings(
-            data_dir=Path(tmp) / "data",
-            model=args.model,
-            pretrained=args.pretrained,
-            fps=args.fps,
-            device=args.device,
-        )
-        encoder = get_encoder(settings)
-        stamps: list[tuple[str, float]] = []
-        with ShotStore(settings) as store:
-            t0 = time.perf_counter()
-            outcome = index_video(
-                footage.path,
-                settings,
-                store=store,
-                encoder=encoder,
-                progress=lambda e: stamps.append((e.stage, time.perf_counter())),
-            )
-            wall = time.perf_counter() - t0
-        spent: dict[str, float] = {}
-        for (stage, at), (_, nxt) in zip(stamps, stamps[1:]):
-            spent[stage] = spent.get(stage, 0.0) + nxt - at
+        common = {
+            "model": args.model,
+            "fps": args.fps,
+            "device": args.device,
+            "batches": 4,
+        }
+        ceiling = run_child({**common, "what": "encoder", "data": f"{tmp}/enc"})
         print(
-            f"{encoder.model_id} on {encoder.device} ({encoder.precision}), {args.fps:g} fps: "
-            f"{outcome.duration:.1f} s of 640x360 video in {wall:.1f} s = "
-            f"{outcome.duration / wall:.2f} video seconds per wall second, "
-            f"{outcome.n_shots} shots"
+            f"# {args.model} (random weights), {args.fps:g} samples/s, {args.height}p 25 fps: "
+            f"encoder {ceiling['images_per_s']:.2f} images/s = "
+            f"{ceiling['video_s_per_s']:.2f} video-s/s (the ceiling)"
         )
-        print("  " + ", ".join(f"{k} {v:.2f}s" for k, v in spent.items()))
+        for kind in args.kinds:
+            path = (
+                args.footage_dir / f"shotseek-bench-{kind}-{args.height}p-{args.minutes:g}min.mp4"
+            )
+            if not path.exists():
+                t0 = time.perf_counter()
+                write_footage(path, kind, args.minutes, args.height)
+                print(f"  (generated {path.name} in {time.perf_counter() - t0:.0f} s)")
+            runs = ["pipeline"] + (["no skip"] if kind == "static" else [])
+            runs += [] if args.skip_naive else ["naive"]
+            results = {}
+            for what in runs:
+                data = f"{tmp}/{kind}-{what.replace(' ', '-')}"
+                results[what] = run_child(
+                    {**common, "what": what, "video": str(path), "data": data}
+                )
+            main_run = results["pipeline"]
+            print(
+                f"{kind}: {main_run['duration']:.0f} s of video, {main_run['shots']} shots, "
+                f"{main_run['model_images']} images through the model"
+            )
+            for what, r in results.items():
+                ratio = r["video_s_per_s"] / ceiling["video_s_per_s"]
+                print(
+                    f"  {what:<9} {r['video_s_per_s']:7.2f} video-s/s  "
+                    f"({ratio:4.2f} of the ceiling)  wall {r['wall']:7.1f} s  "
+                    f"peak RSS {r['peak_rss_gb']:.2f} GB"
+                )
+            if "naive" in results:
+                speedup = main_run["video_s_per_s"] / results["naive"]["video_s_per_s"]
+                print(f"  pipeline / naive: {speedup:.2f}x")
+            if "no skip" in results:
+                gain = main_run["video_s_per_s"] / results["no skip"]["video_s_per_s"]
+                same = main_run["shots"] == results["no skip"]["shots"]
+                print(f"  pipeline / no skip: {gain:.2f}x (same shot count: {same})")
+            busy = ", ".join(f"{k} {v:.1f}s" for k, v in main_run["busy"].items())
+            print(f"  busy: {busy}")
 
 
 if __name__ == "__main__":
