@@ -39,6 +39,13 @@ PUBLISHED: dict[tuple[str, str], tuple[float | None, float | None, float | None,
     ("ViT-B-16-SigLIP2-256", "webli"): (79.1, None, 53.2, "model card"),
     ("MobileCLIP2-S2", "dfndr2b"): (77.2, 64.1, None, "model card"),
 }
+# The weights' licence, from each family's model card or repository: what an archive may do.
+LICENCES = {
+    "metaclip_fullcc": "CC-BY-NC-4.0 (no commercial use)",
+    "dfndr2b": "Apple ML research (research only)",
+    "webli": "Apache-2.0",
+    "meta": "Apache-2.0",
+}
 
 CANDIDATES = [
     ("ViT-B-32-quickgelu", "metaclip_fullcc"),
@@ -48,6 +55,7 @@ CANDIDATES = [
     ("PE-Core-B-16", "meta"),
     ("ViT-L-14-quickgelu", "metaclip_fullcc"),
     ("ViT-L-16-SigLIP-256", "webli"),
+    ("ViT-L-16-SigLIP2-256", "webli"),
     ("PE-Core-L-14-336", "meta"),
 ]
 
@@ -171,7 +179,7 @@ def main() -> None:
     header = (
         f"{'model':<21} {'tag':<16} {'params M':>8} {'px':>4} "
         f"{'dim':>5} {'images/s':>9} {'video-s/s':>9} {'query ms':>8}  {'IN-1k':>5} "
-        f"{'avg38':>5} {'COCO':>5}  source"
+        f"{'avg38':>5} {'COCO':>5}  source      licence"
     )
     print(header)
     print("-" * len(header))
@@ -182,7 +190,8 @@ def main() -> None:
         print(
             f"{row.name:<21} {row.tag:<16} {row.params_m:8.1f} {row.size:4d} {row.dim:5d} "
             f"{row.images_per_s:9.2f} {row.images_per_s / SAMPLE_FPS:9.2f} {row.query_ms:8.1f}  "
-            f"{_fmt(imagenet):>5} {_fmt(avg38):>5} {_fmt(coco):>5}  {source}",
+            f"{_fmt(imagenet):>5} {_fmt(avg38):>5} {_fmt(coco):>5}  {source:<10}  "
+            f"{LICENCES.get(tag, '—')}",
             flush=True,
         )
         del row

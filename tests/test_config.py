@@ -18,7 +18,7 @@ def test_defaults_choose_the_model_by_device_at_two_fps(monkeypatch):
     assert encoder.configured_model_id(s) == f"{CPU_MODEL}/{CPU_PRETRAINED}"  # CI has no GPU
     monkeypatch.setattr(encoder, "pick_device", lambda preference: encoder.torch.device("cuda"))
     assert encoder.configured_model_id(s) == f"{DEFAULT_MODEL}/{DEFAULT_PRETRAINED}"
-    assert DEFAULT_MODEL.startswith("ViT-L-14")
+    assert "SigLIP2" in DEFAULT_MODEL and "SigLIP2" in CPU_MODEL  # Apache-2.0 weights
     # weights named alone keep meaning the GPU default's architecture, as before "auto"
     assert Settings(pretrained="none").model == DEFAULT_MODEL
 

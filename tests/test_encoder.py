@@ -270,7 +270,7 @@ def nn_normalise(vectors: torch.Tensor) -> np.ndarray:
 @pytest.mark.parametrize(
     ("failure", "says"),
     [
-        (ModuleNotFoundError("No module named 'transformers'"), "uv sync --extra transformers"),
+        (ModuleNotFoundError("No module named 'transformers'"), "`uv sync`"),
         (
             OSError("We couldn't connect to 'https://huggingface.co' to load the files."),
             "uv run hf download timm/ViT-B-16-SigLIP --exclude '*.safetensors'",

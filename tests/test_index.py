@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from typer.testing import CliRunner
 from shotseek.pipeline.catalog import list_videos, video_structure, writer_settings
 from shotseek.pipeline.config import AUTO_MODEL, Settings
 from shotseek.pipeline.errors import StoreMismatchError, StoreUnavailableError, VideoOpenError
-from shotseek.pipeline.index import index_paths, index_video
+from shotseek.pipeline.index import index_paths, index_video, prefetch
 from shotseek.pipeline.models import VideoRecord
 from shotseek.pipeline.store import ShotStore
 from shotseek.server.cli import app
@@ -321,6 +322,11 @@ def test_cli_index_videos_structure_json(plain_video, settings, tmp_path, monkey
     assert "no indexed video matches 'nope.mp4'" in result.stderr
     assert "Traceback" not in result.output
 
+    # without --json the progress shows how fast sampling goes, and keeps it once done
+    result = runner.invoke(app, ["index", str(plain_video.path), "--force"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"done \([\d.]+ frames/s, [\d.]+ video-s/s\)", result.stderr), result.stderr
+
 
 def test_thumbnails_show_the_shot(plain_video, settings, store, tiny_encoder):
     from PIL import Image
@@ -331,3 +337,32 @@ def test_thumbnails_show_the_shot(plain_video, settings, store, tiny_encoder):
     pixels = np.asarray(Image.open(shot.thumbnail).convert("RGB")).astype(int)
     blue = (pixels[..., 2] > 150) & (pixels[..., 0] < 100)
     assert blue.mean() > 0.02
+
+
+def test_prefetch_keeps_order_raises_where_it_failed_and_stops_with_its_consumer():
+    assert list(prefetch(iter(range(100)), depth=3)) == list(range(100))
+
+    def broken():
+        yield 1
+        raise VideoOpenError(Path("x.mp4"), "is corrupt")
+
+    got = []
+    with pytest.raises(VideoOpenError, match="corrupt"):
+        for item in prefetch(broken(), depth=2):
+            got.append(item)
+    assert got == [1]
+
+    produced, closed = [], []
+
+    def endless():
+        try:
+            for k in range(10**9):
+                produced.append(k)
+                yield k
+        finally:
+            closed.append(True)
+
+    stream = prefetch(endless(), depth=2)
+    assert [next(stream) for _ in range(3)] == [0, 1, 2]
+    stream.close()  # the consumer stops: the producer stops too and its source is closed
+    assert closed == [True] and len(produced) <= 3 + 2 + 2

@@ -476,17 +476,17 @@ def _input_dtype(model: torch.nn.Module) -> torch.dtype:
 def _load_tokenizer(source: ModelSource, cache: str | None) -> Any:
     """The model's tokenizer, or an error that says what to install or fetch.
 
-    Most models use open_clip's own BPE tokenizer (shipped with it). SigLIP, SigLIP 2 and the
-    models with a Hugging Face text tower use a tokenizer from the Hugging Face Hub, read with
-    ``transformers``: both the package and the files must be there before working offline.
+    Most models use open_clip's own BPE tokenizer (shipped with it). SigLIP, SigLIP 2 (the
+    defaults) and the models with a Hugging Face text tower use a tokenizer from the Hugging Face
+    Hub, read with ``transformers``: fetched with the weights on first use, from the cache after.
     """
     try:
         return open_clip.get_tokenizer(source.model, cache_dir=cache)
     except ImportError as exc:
         raise ModelUnavailableError(
             f"{source.model} reads text with a Hugging Face tokenizer, which needs the "
-            f"transformers package ({_first_line(exc)}): install it with "
-            "`uv sync --extra transformers` (pip: shotseek[transformers])"
+            f"transformers package ({_first_line(exc)}), a dependency of shotseek: `uv sync` "
+            "(or `pip install shotseek`) installs it"
         ) from exc
     except Exception as exc:
         repo = _tokenizer_repo(source.model)

@@ -24,18 +24,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from shotseek.pipeline import thumbnails
 from shotseek.pipeline.catalog import writer_settings
-from shotseek.pipeline.config import Settings
+from shotseek.pipeline.config import PREFETCH_BATCHES, Settings
 from shotseek.pipeline.cuts import CutDetector
 from shotseek.pipeline.encoder import ClipEncoder, get_encoder
 from shotseek.pipeline.errors import ShotseekError, VideoOpenError
@@ -61,6 +64,7 @@ PIPELINE_VERSION = 3
 _HASH_CHUNK = 1 << 20
 
 ProgressCallback = Callable[[ProgressEvent], None]
+T = TypeVar("T")
 
 
 def content_id(path: Path) -> str:
@@ -106,7 +110,7 @@ class _Reporter:
         self.callback, self.path, self.number, self.count = callback, str(path), number, count
         self.total: float | None = None
 
-    def __call__(self, stage: Stage, done: float = 0.0) -> None:
+    def __call__(self, stage: Stage, done: float = 0.0, samples: int = 0) -> None:
         if self.callback is not None:
             self.callback(
                 ProgressEvent(
@@ -116,6 +120,7 @@ class _Reporter:
                     stage=stage,
                     done=done,
                     total=self.total,
+                    samples=samples,
                 )
             )
 
@@ -154,7 +159,7 @@ def embed_frames(
     info: VideoInfo,
     settings: Settings,
     encoder: ClipEncoder,
-    report: Callable[[Stage, float], None] = lambda stage, done: None,
+    report: Callable[[Stage, float, int], None] = lambda stage, done, samples: None,
 ) -> Embedded:
     """Sample the video and embed the samples, streaming, while every decoded frame goes past
     the cut detector; then embed the middle frame of each camera shot no sample fell in."""
@@ -186,10 +191,14 @@ def embed_frames(
             yield frame.image
 
     batches = []
-    report("sample", 0.0)
-    for batch in encoder.iter_image_batches(images()):
+    report("sample", 0.0, 0)
+    # Decoding, cut detection and the still check run on their own thread, a couple of batches
+    # ahead, while this one runs the model: the stages overlap and memory stays bounded.
+    for batch in encoder.iter_image_batches(
+        prefetch(images(), PREFETCH_BATCHES * encoder.batch_size)
+    ):
         batches.append(batch)
-        report("sample", times[-1])
+        report("sample", times[-1], len(times))
     if not batches or sampler.end_time is None:
         raise VideoOpenError(path, "yielded no frames to index")
     cuts = detector.finish()
@@ -209,6 +218,62 @@ def embed_frames(
             len(times),
         )
     return Embedded(vectors, sample_times, sampler.end_time, cuts, stills.reused)
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_DONE = object()
+
+
+def prefetch(items: Iterable[T], depth: int) -> Iterator[T]:
+    """Iterate ``items`` on a worker thread, at most ``depth`` items ahead of the consumer.
+
+    An error raised while producing is raised to the consumer at the point it happened; when
+    the consumer stops early (an error of its own, a generator closed), the producer stops at
+    its next item and ``items`` is closed on its thread.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        iterator = iter(items)
+        try:
+            for item in iterator:
+                if not put(item):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(_Failed(exc))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, name="shotseek-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def unsampled_shots(

@@ -321,6 +321,7 @@ class ProgressEvent(BaseModel):
     stage: Stage
     done: float = Field(0.0, description="Seconds of video processed in this stage.")
     total: float | None = Field(None, description="Seconds of video in this file, if known.")
+    samples: int = Field(0, description="Frames sampled so far (stage 'sample').")
 
 
 # -- search: what is asked, what is found ------------------------------------------------------

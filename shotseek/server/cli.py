@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import sys
+import time
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -236,6 +237,8 @@ def index(
         disable=as_json,
     ) as bar:
         tasks: dict[str, int] = {}
+        started: dict[str, float] = {}
+        rates: dict[str, str] = {}  # frames/s and video-s/s of each file's sampling
 
         def on_progress(event) -> None:
             if isinstance(event, dict):
@@ -248,9 +251,17 @@ def index(
                     else f"[{event.file_number}/{event.file_count}] {name}"
                 )
                 tasks[event.path] = bar.add_task(label, total=None, stage="")
-            bar.update(
-                tasks[event.path], completed=event.done, total=event.total, stage=event.stage
-            )
+            if event.stage == "sample":  # the long stage: how fast it goes
+                first = started.setdefault(event.path, time.monotonic())
+                elapsed = time.monotonic() - first
+                if event.samples and elapsed > 0:
+                    rates[event.path] = (
+                        f"{event.samples / elapsed:.1f} frames/s, "
+                        f"{event.done / elapsed:.2f} video-s/s"
+                    )
+            rate = rates.get(event.path)
+            stage = f"{event.stage} ({rate})" if rate else event.stage
+            bar.update(tasks[event.path], completed=event.done, total=event.total, stage=stage)
 
         def here(store):
             from shotseek.pipeline.index import index_paths
