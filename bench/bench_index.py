@@ -12,6 +12,8 @@ memory is its own, with random weights (``none``: as fast as real weights):
 - **pipeline**: the real ``index_video`` (sample, cut detection, stills, encode, analyse,
   thumbnails, store), with the busy time of each stage (threads add up);
 - **no skip**: the same with ``still_threshold`` 0 (every sample embedded);
+- **no overlap** (``--overlap``): the same with decoding on the model's thread, as before the
+  stages overlapped;
 - **naive**: OpenCV reads every frame, one sample per 1/fps by frame number, open_clip's
   preprocessing, one image per model call: the baseline of a first attempt.
 
@@ -131,11 +133,13 @@ def encoder_only(args: dict) -> dict:
     return {"images_per_s": images_per_s, "video_s_per_s": images_per_s / args["fps"]}
 
 
-def pipeline(args: dict, still: float | None) -> dict:
+def pipeline(args: dict, still: float | None, overlap: bool = True) -> dict:
     from shotseek.pipeline import cuts, encoder, index, stills, video
     from shotseek.pipeline.encoder import get_encoder
     from shotseek.pipeline.store import ShotStore
 
+    if not overlap:
+        index.prefetch = lambda items, depth: iter(items)
     busy: dict[str, float] = defaultdict(float)
     _timed(video, "_to_rgb", busy, "convert samples")
     _timed(video, "_to_bgr_small", busy, "convert for cuts")
@@ -226,7 +230,7 @@ def child(args: dict) -> None:
     elif what == "naive":
         result = naive(args)
     else:
-        result = pipeline(args, 0.0 if what == "no skip" else None)
+        result = pipeline(args, 0.0 if what == "no skip" else None, what != "no overlap")
     result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(json.dumps(result))
 
@@ -252,6 +256,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--kinds", nargs="+", default=["ordinary", "static"])
     parser.add_argument("--skip-naive", action="store_true", help="leave out the naive baseline")
+    parser.add_argument("--overlap", action="store_true", help="also run without stage overlap")
+    parser.add_argument("--ceiling-batches", type=int, default=4, help="batches of 32 timed")
     parser.add_argument("--footage-dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -265,7 +271,7 @@ def main() -> None:
             "model": args.model,
             "fps": args.fps,
             "device": args.device,
-            "batches": 4,
+            "batches": args.ceiling_batches,
         }
         ceiling = run_child({**common, "what": "encoder", "data": f"{tmp}/enc"})
         print(
@@ -282,6 +288,7 @@ def main() -> None:
                 write_footage(path, kind, args.minutes, args.height)
                 print(f"  (generated {path.name} in {time.perf_counter() - t0:.0f} s)")
             runs = ["pipeline"] + (["no skip"] if kind == "static" else [])
+            runs += ["no overlap"] if args.overlap and kind == "ordinary" else []
             runs += [] if args.skip_naive else ["naive"]
             results = {}
             for what in runs:
@@ -304,6 +311,9 @@ def main() -> None:
             if "naive" in results:
                 speedup = main_run["video_s_per_s"] / results["naive"]["video_s_per_s"]
                 print(f"  pipeline / naive: {speedup:.2f}x")
+            if "no overlap" in results:
+                gain = main_run["video_s_per_s"] / results["no overlap"]["video_s_per_s"]
+                print(f"  pipeline / no overlap: {gain:.2f}x")
             if "no skip" in results:
                 gain = main_run["video_s_per_s"] / results["no skip"]["video_s_per_s"]
                 same = main_run["shots"] == results["no skip"]["shots"]

@@ -291,3 +291,30 @@ def test_a_hub_tokenizer_that_cannot_load_says_what_to_install_or_fetch(monkeypa
     message = str(info.value)
     assert "ViT-B-16-SigLIP-256" in message and says in message and ".." not in message
     assert not built
+
+
+def test_an_unreachable_hub_reads_a_hub_tokenizer_from_the_cache_at_once(monkeypatch, tmp_path):
+    # transformers would retry each tokenizer file for a minute; shotseek checks the hub once and,
+    # unreachable, asks for the cache only (offline mode for that call, restored after)
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens: refused at once
+    real = open_clip.get_tokenizer
+    seen = []
+
+    def spy(name, **kwargs):
+        seen.append(hub_constants.HF_HUB_OFFLINE)
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(open_clip, "get_tokenizer", spy)
+    before = hub_constants.HF_HUB_OFFLINE
+    with pytest.raises(ModelUnavailableError) as info:
+        create_encoder("ViT-B-16-SigLIP2-256", "none", device="cpu", cache_dir=tmp_path)
+    assert seen == [True] and hub_constants.HF_HUB_OFFLINE == before
+    assert "timm/ViT-B-16-SigLIP2-256" in str(info.value) and "hf download" in str(info.value)
+    # a model with open_clip's own tokenizer never asks the hub
+    monkeypatch.setattr(encoder_module, "_hub_unreachable", lambda: pytest.fail("asked the hub"))
+    seen.clear()
+    create_encoder(TINY_CLIP, None, device="cpu")
+    assert seen == [before]

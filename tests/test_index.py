@@ -366,3 +366,23 @@ def test_prefetch_keeps_order_raises_where_it_failed_and_stops_with_its_consumer
     assert [next(stream) for _ in range(3)] == [0, 1, 2]
     stream.close()  # the consumer stops: the producer stops too and its source is closed
     assert closed == [True] and len(produced) <= 3 + 2 + 2
+
+
+def test_frames_are_decoded_at_the_model_s_input_size_with_the_same_vectors(tmp_path):
+    # Decoding straight to the model's input size (area scaling while colour-converting) spares
+    # the model's preprocessing a resize; the vectors stay those of open_clip's own transform.
+    from shotseek.pipeline.encoder import create_encoder
+    from shotseek.pipeline.index import sample_side
+    from shotseek.pipeline.video import sample_frames
+
+    footage = standard_footage(tmp_path / "wide.mp4", size=(640, 360))
+    encoder = create_encoder("ViT-B-32", "none", device="cpu")
+    settings = Settings(data_dir=tmp_path / "data")
+    side = sample_side(settings, encoder)
+    assert side == encoder.image_size == 224
+    assert sample_side(settings.merged(frame_short_side=300), encoder) == 300
+    small = [f.image for f in sample_frames(footage.path, 0.5, short_side=side)]
+    full = [f.image for f in sample_frames(footage.path, 0.5, short_side=0)]
+    assert min(f.shape[0] for f in small) == 224 and full[0].shape[:2] == (360, 640)
+    cosines = (encoder.encode_images(small) * encoder.encode_images(full)).sum(axis=1)
+    assert cosines.min() >= 0.999, cosines

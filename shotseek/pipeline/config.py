@@ -143,13 +143,13 @@ class Settings(BaseSettings):
         description="Frames sampled per second of video (1-3 is the useful range for search).",
     )
     frame_short_side: int = Field(
-        448,
+        0,
         ge=0,
         le=4320,
         description=(
-            "Sampled frames are scaled (during colour conversion) so their shorter side is at "
-            "most this many pixels; 0 keeps the decoded size. CLIP sees 224 px, so 448 loses "
-            "nothing and saves memory and time."
+            "Sampled frames are scaled (during colour conversion, by area) so their shorter side "
+            "is at most this many pixels; 0: the model's input size (224 or 256 px), so the "
+            "model's own preprocessing has almost nothing left to resize."
         ),
     )
     decode_threads: int = Field(

@@ -480,8 +480,12 @@ def _load_tokenizer(source: ModelSource, cache: str | None) -> Any:
     defaults) and the models with a Hugging Face text tower use a tokenizer from the Hugging Face
     Hub, read with ``transformers``: fetched with the weights on first use, from the cache after.
     """
+    hub_repo = _tokenizer_repo(source.model) if _hub_tokenizer(source.model) else None
+    unreachable = _hub_unreachable() if hub_repo else None
     try:
-        return open_clip.get_tokenizer(source.model, cache_dir=cache)
+        # An unreachable hub: read the cache only, at once, instead of retrying for a minute
+        with _hub_offline() if unreachable else contextlib.nullcontext():
+            return open_clip.get_tokenizer(source.model, cache_dir=cache)
     except ImportError as exc:
         raise ModelUnavailableError(
             f"{source.model} reads text with a Hugging Face tokenizer, which needs the "
@@ -498,6 +502,27 @@ def _load_tokenizer(source: ModelSource, cache: str | None) -> Any:
             f"`uv run hf download {repo} --exclude '*.safetensors' --exclude '*.bin'{where}`, "
             "and it is read from the cache from then on, offline too"
         ) from exc
+
+
+def _hub_tokenizer(model: str) -> bool:
+    """Whether the model reads text with a tokenizer from the Hugging Face Hub."""
+    if model.startswith("hf-hub:"):
+        return True
+    text_cfg = (open_clip.get_model_config(model) or {}).get("text_cfg", {})
+    return bool(text_cfg.get("hf_tokenizer_name") or text_cfg.get("hf_model_name"))
+
+
+@contextlib.contextmanager
+def _hub_offline() -> Iterator[None]:
+    """Hugging Face libraries in offline mode (cache only) for the duration."""
+    import huggingface_hub.constants as hub_constants
+
+    before = hub_constants.HF_HUB_OFFLINE
+    hub_constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        hub_constants.HF_HUB_OFFLINE = before
 
 
 def _tokenizer_repo(model: str) -> str:

@@ -91,13 +91,18 @@ def segment_params(settings: Settings) -> SegmentParams:
     )
 
 
-def settings_key(settings: Settings, model_id: str) -> str:
+def sample_side(settings: Settings, encoder: ClipEncoder) -> int:
+    """The shorter side sampled frames are decoded at: the setting, else the model's input."""
+    return settings.frame_short_side or encoder.image_size
+
+
+def settings_key(settings: Settings, encoder: ClipEncoder) -> str:
     """Hash of everything that shapes an index run's result."""
     shaping = {
         "pipeline": PIPELINE_VERSION,
-        "model": model_id,
+        "model": encoder.model_id,
         "fps": settings.fps,
-        "short_side": settings.frame_short_side,
+        "short_side": sample_side(settings, encoder),
         "segment": segment_params(settings).model_dump(),
         "cuts": [settings.cut_threshold, settings.cut_min_shot_seconds],
         "thumbnail_width": settings.thumbnail_width,
@@ -168,10 +173,11 @@ def embed_frames(
         min_shot_seconds=settings.cut_min_shot_seconds,
         frame_rate=info.average_fps or 0.0,
     )
+    side = sample_side(settings, encoder)
     sampler = FrameSampler(
         path,
         settings.fps,
-        short_side=settings.frame_short_side,
+        short_side=side,
         threads=settings.decode_threads,
         watcher=detector if detector.enabled else None,
     )
@@ -205,7 +211,7 @@ def embed_frames(
     vectors, sample_times = np.concatenate(batches)[np.asarray(source)], np.asarray(times)
     extra = unsampled_shots(sample_times, cuts, detector.times, sampler.end_time)
     if extra:
-        images_ = frames_at(path, extra, short_side=settings.frame_short_side)
+        images_ = frames_at(path, extra, short_side=side)
         vectors = np.concatenate([vectors, *encoder.iter_image_batches(iter(images_))])
         sample_times = np.concatenate([sample_times, extra])
         order = np.argsort(sample_times, kind="stable")
@@ -348,7 +354,7 @@ def index_video(
     encoder = encoder or get_encoder(writer_settings(store, settings))
     model_id = encoder.model_id
     video_id = content_id(path)
-    key = settings_key(settings, model_id)
+    key = settings_key(settings, encoder)
 
     skipped = check_existing(store, path, video_id, model_id, key, force=force)
     if skipped is not None:

@@ -41,7 +41,8 @@ def write_thumbnails(
     run_dir = thumbnails_dir(settings, video_id) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    images = frames_at(video, list(times), short_side=settings.frame_short_side)
+    # decoded at the thumbnail's width as shorter side: enough for any aspect, never upscaled
+    images = frames_at(video, list(times), short_side=settings.thumbnail_width)
     for i, image in enumerate(images):
         target = run_dir / f"{i:05d}.jpg"
         _save(image, target, settings.thumbnail_width)

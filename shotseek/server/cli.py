@@ -964,7 +964,11 @@ def sample(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List the frames indexing samples, with exact times."""
+    """List the frames indexing samples, with exact times.
+
+    Frames are shown at their decoded size (or SHOTSEEK_FRAME_SHORT_SIDE); indexing reads them
+    at the model's input size.
+    """
     from PIL import Image
 
     from shotseek.pipeline.video import sample_frames
