@@ -386,3 +386,21 @@ def test_frames_are_decoded_at_the_model_s_input_size_with_the_same_vectors(tmp_
     assert min(f.shape[0] for f in small) == 224 and full[0].shape[:2] == (360, 640)
     cosines = (encoder.encode_images(small) * encoder.encode_images(full)).sum(axis=1)
     assert cosines.min() >= 0.999, cosines
+
+
+def test_decoding_on_its_own_thread_gives_the_same_shots(
+    plain_video, settings, tiny_encoder, monkeypatch, tmp_path
+):
+    # On a machine with a free core (or a GPU) decoding runs ahead on its own thread; the
+    # result is the one decoding on the model's thread gives (this CI machine does the latter).
+    from shotseek.pipeline.encoder import ClipEncoder
+
+    shapes = {}
+    for overlap in (False, True):
+        monkeypatch.setattr(ClipEncoder, "takes_every_core", property(lambda self: not overlap))
+        data = Settings(data_dir=tmp_path / f"data-{overlap}", model=TINY_CLIP, device="cpu")
+        with ShotStore(data) as store:
+            outcome = _index(plain_video.path, data, store, tiny_encoder)
+            shots = store.shots_of(tiny_encoder.model_id, outcome.video_id)
+            shapes[overlap] = [(s.start, s.end, s.scene, s.class_index) for s in shots]
+    assert shapes[True] == shapes[False] and len(shapes[True]) > 3

@@ -379,6 +379,12 @@ class ClipEncoder:
         return f"ClipEncoder({self.model_id!r}, dim={self.dim}, {where})"
 
     @property
+    def takes_every_core(self) -> bool:
+        """Whether the model's work keeps every CPU core busy (a CPU model, one thread per
+        core): another busy thread would then slow the model down rather than overlap it."""
+        return self.device.type == "cpu" and torch.get_num_threads() + 1 >= (os.cpu_count() or 1)
+
+    @property
     def image_size(self) -> int:
         size = getattr(self.model.visual, "image_size", 224)
         return int(size[0] if isinstance(size, (tuple, list)) else size)
