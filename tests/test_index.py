@@ -397,7 +397,8 @@ def test_decoding_on_its_own_thread_gives_the_same_shots(
 
     shapes = {}
     for overlap in (False, True):
-        monkeypatch.setattr(ClipEncoder, "takes_every_core", property(lambda self: not overlap))
+        busy = property(lambda self, every=not overlap: every)
+        monkeypatch.setattr(ClipEncoder, "takes_every_core", busy)
         data = Settings(data_dir=tmp_path / f"data-{overlap}", model=TINY_CLIP, device="cpu")
         with ShotStore(data) as store:
             outcome = _index(plain_video.path, data, store, tiny_encoder)
