@@ -486,8 +486,8 @@ def _load_tokenizer(source: ModelSource, cache: str | None) -> Any:
     defaults) and the models with a Hugging Face text tower use a tokenizer from the Hugging Face
     Hub, read with ``transformers``: fetched with the weights on first use, from the cache after.
     """
-    hub_repo = _tokenizer_repo(source.model) if _hub_tokenizer(source.model) else None
-    unreachable = _hub_unreachable() if hub_repo else None
+    repo = _hub_tokenizer_repo(source.model)
+    unreachable = _hub_unreachable() if repo else None
     try:
         # An unreachable hub: read the cache only, at once, instead of retrying for a minute
         with _hub_offline() if unreachable else contextlib.nullcontext():
@@ -499,23 +499,23 @@ def _load_tokenizer(source: ModelSource, cache: str | None) -> Any:
             "(or `pip install shotseek`) installs it"
         ) from exc
     except Exception as exc:
-        repo = _tokenizer_repo(source.model)
+        reason = f"cannot load the tokenizer of {source.model}: {_first_line(exc).rstrip('.')}"
+        if not repo:
+            raise ModelUnavailableError(reason) from exc
         where = f" --cache-dir {cache}" if cache else ""
         raise ModelUnavailableError(
-            f"cannot load the tokenizer of {source.model}: {_first_line(exc).rstrip('.')}. "
-            "It comes from "
-            f"the Hugging Face Hub ({repo}): fetch it once where the hub can be reached, "
-            f"`uv run hf download {repo} --exclude '*.safetensors' --exclude '*.bin'{where}`, "
-            "and it is read from the cache from then on, offline too"
+            f"{reason}. It comes from the Hugging Face Hub ({repo}): fetch it once where the "
+            f"hub can be reached, `uv run hf download {repo} --exclude '*.safetensors' "
+            f"--exclude '*.bin'{where}`, and it is read from the cache from then on, offline too"
         ) from exc
 
 
-def _hub_tokenizer(model: str) -> bool:
-    """Whether the model reads text with a tokenizer from the Hugging Face Hub."""
+def _hub_tokenizer_repo(model: str) -> str | None:
+    """The Hugging Face repository the model's tokenizer comes from; None for open_clip's own."""
     if model.startswith("hf-hub:"):
-        return True
+        return model[len("hf-hub:") :].strip("/")
     text_cfg = (open_clip.get_model_config(model) or {}).get("text_cfg", {})
-    return bool(text_cfg.get("hf_tokenizer_name") or text_cfg.get("hf_model_name"))
+    return text_cfg.get("hf_tokenizer_name") or text_cfg.get("hf_model_name") or None
 
 
 @contextlib.contextmanager
@@ -529,14 +529,6 @@ def _hub_offline() -> Iterator[None]:
         yield
     finally:
         hub_constants.HF_HUB_OFFLINE = before
-
-
-def _tokenizer_repo(model: str) -> str:
-    """The Hugging Face repository a model's tokenizer comes from."""
-    if model.startswith("hf-hub:"):
-        return model[len("hf-hub:") :].strip("/")
-    text_cfg = (open_clip.get_model_config(model) or {}).get("text_cfg", {})
-    return text_cfg.get("hf_tokenizer_name") or text_cfg.get("hf_model_name") or model
 
 
 _INIT_LOCK = threading.Lock()
