@@ -339,6 +339,29 @@ def test_thumbnails_show_the_shot(plain_video, settings, store, tiny_encoder):
     assert blue.mean() > 0.02
 
 
+def test_thumbnails_read_by_several_readers_keep_their_order(plain_video, settings, monkeypatch):
+    from PIL import Image
+
+    from shotseek.pipeline import thumbnails
+    from shotseek.pipeline.video import frames_at
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)  # three readers, whatever this machine has
+    times = [0.5, 7.0, 13.0, 19.0, 24.0, 29.0, 31.0]  # one per scene, colours differ
+    paths = thumbnails.write_thumbnails(settings, plain_video.path, "v", "run", times)
+    singles = [
+        frames_at(plain_video.path, [t], short_side=settings.thumbnail_width)[0] for t in times
+    ]
+
+    def distance(path, frame):
+        thumb = Image.open(path).convert("RGB")
+        want = Image.fromarray(frame).resize(thumb.size)
+        return np.abs(np.asarray(thumb, float) - np.asarray(want, float)).mean()
+
+    for i, path in enumerate(paths):
+        own = distance(path, singles[i])
+        assert all(own < distance(path, other) for j, other in enumerate(singles) if j != i)
+
+
 def test_prefetch_keeps_order_raises_where_it_failed_and_stops_with_its_consumer():
     assert list(prefetch(iter(range(100)), depth=3)) == list(range(100))
 

@@ -89,6 +89,8 @@ GC_GRACE_SECONDS = 3600.0
 #: compression noise averages out in the thumbnail.
 STILL_THRESHOLD = 0.5
 STILL_THRESHOLD_MAX = 8.0
+#: Shot thumbnails are read back from the video by at most this many readers at once.
+THUMBNAIL_READERS = 4
 #: Indexing decodes this many encoder batches ahead of the model, on a thread of its own.
 PREFETCH_BATCHES = 2
 #: A bearer token shorter than this is refused: it could be guessed.
