@@ -194,7 +194,6 @@ def main() -> None:
             f"{LICENCES.get(tag, '—')}",
             flush=True,
         )
-        del row
         if on_gpu:
             torch.cuda.empty_cache()
 

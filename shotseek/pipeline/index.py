@@ -156,7 +156,6 @@ class Embedded:
     times: np.ndarray  # N sample times (seconds, presentation times of real frames)
     end_time: float  # where the stream ends
     cuts: list[CameraBoundary]  # camera boundaries found on every decoded frame
-    stills: int = 0  # samples that reused the last embedded sample's vector
 
 
 def embed_frames(
@@ -225,7 +224,7 @@ def embed_frames(
             stills.reused,
             len(times),
         )
-    return Embedded(vectors, sample_times, sampler.end_time, cuts, stills.reused)
+    return Embedded(vectors, sample_times, sampler.end_time, cuts)
 
 
 class _Failed:

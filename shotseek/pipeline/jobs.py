@@ -239,11 +239,13 @@ class IndexJobs:
                     with self._lock:
                         job.results.append(outcome)
 
+                if files:  # the model is worked out once, for the encoder and the run
+                    settings = writer_settings(self.store, settings)
                 index_paths(
                     files,
                     settings,
                     store=self.store,
-                    encoder=self.encoder(writer_settings(self.store, settings)) if files else None,
+                    encoder=self.encoder(settings) if files else None,
                     force=force,
                     progress=lambda e: self._update(job, e),
                     on_result=on_result,
