@@ -17,11 +17,15 @@ from tests.kit.footage import Footage, standard_footage  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _isolated_settings(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """Every test gets its own data directory and no stray SHOTSEEK_* settings."""
+    """Every test gets its own data directory, no stray SHOTSEEK_* settings, and no text
+    graphs."""
     for key in list(os.environ):
         if key.startswith("SHOTSEEK_"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("SHOTSEEK_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+    # Writing a model's text graph takes seconds per data directory; tests/test_text_graph.py
+    # turns it on where it is what is tested.
+    monkeypatch.setenv("SHOTSEEK_TEXT_GRAPH", "0")
 
 
 @pytest.fixture(scope="session")

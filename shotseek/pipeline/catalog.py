@@ -27,6 +27,7 @@ from shotseek.pipeline.store import ShotStore
 
 if TYPE_CHECKING:
     from shotseek.pipeline.encoder import ClipEncoder
+    from shotseek.pipeline.text_graph import TextGraph
 
 
 def reader_model(store: ShotStore, settings: Settings, model_id: str | None = None) -> IndexedModel:
@@ -74,8 +75,18 @@ def _recorded(model: IndexedModel) -> dict[str, str | None]:
     return {k: model.spec[k] for k in ("model", "pretrained", "checkpoint_tag") if k in model.spec}
 
 
-def reader_encoder(settings: Settings, model: IndexedModel) -> ClipEncoder:
-    """The encoder of the model that built the collection: never another one."""
+def reader_encoder(
+    settings: Settings, model: IndexedModel, *, text_only: bool = False
+) -> ClipEncoder | TextGraph:
+    """The encoder of the model that built the collection: never another one. With
+    ``text_only`` (a query without images) and ``settings.text_graph``, the model's text graph
+    when one is written (text_graph.py): the same vectors without loading torch."""
+    if text_only and settings.text_graph:
+        from shotseek.pipeline.text_graph import open_text_graph
+
+        graph = open_text_graph(settings, model.model_id)
+        if graph is not None:
+            return graph
     from shotseek.pipeline.encoder import get_encoder
 
     encoder = get_encoder(settings.model_copy(update=_recorded(model)))

@@ -93,6 +93,9 @@ STILL_THRESHOLD_MAX = 8.0
 THUMBNAIL_READERS = 4
 #: Indexing decodes this many encoder batches ahead of the model, on a thread of its own.
 PREFETCH_BATCHES = 2
+#: A text graph (text_graph.py) is kept only if its vectors match the model's this closely
+#: (cosine, on every check text); fp32 export reproduces them to ~1e-7.
+TEXT_GRAPH_MIN_COSINE = 0.9999
 #: A bearer token shorter than this is refused: it could be guessed.
 MIN_TOKEN_CHARS = 16
 
@@ -202,6 +205,14 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = Field(
         None,
         description="Where downloaded weights are cached; default: the Hugging Face cache.",
+    )
+    text_graph: bool = Field(
+        True,
+        description=(
+            "Command-line text searches run the model's text tower with onnxruntime, from a "
+            "copy written once per model in <data_dir>/text-graphs, instead of loading torch "
+            "(a search then takes ~2 s instead of 6-10 s). Off: always load the model."
+        ),
     )
 
     # Semantic analysis (see pipeline/segment.py and bench/bench_segment.py for the measurements)
@@ -359,6 +370,11 @@ class Settings(BaseSettings):
     def store_path(self) -> Path:
         """The embedded store's folder (Qdrant Edge)."""
         return self.data_dir / "edge"
+
+    @property
+    def text_graph_dir(self) -> Path:
+        """Where the models' text towers are kept for torch-free text queries."""
+        return self.data_dir / "text-graphs"
 
     @property
     def legacy_store_path(self) -> Path:

@@ -53,6 +53,7 @@ from shotseek.pipeline.config import (
     Settings,
 )
 from shotseek.pipeline.errors import ConfigError, ModelUnavailableError, UnknownModelError
+from shotseek.pipeline.text_graph import overflow_note
 
 log = logging.getLogger(__name__)
 
@@ -407,19 +408,8 @@ class ClipEncoder:
         limit = getattr(self.tokenizer, "context_length", None)
         if encode is None or not limit:
             return None
-        tokens = encode(text)
-        if len(tokens) + 2 <= limit:  # the start and end markers take two places
-            return None
-        words = text.split()
-        kept = next(
-            (k for k in range(len(words), 0, -1) if len(encode(" ".join(words[:k]))) + 2 <= limit),
-            0,
-        )
-        tail = " ".join(words[kept : kept + 4])
-        return (
-            f"the query is {len(tokens) + 2} tokens long and the model reads only {limit}: "
-            f"it stops before {tail!r}; put what matters first or shorten it"
-        )
+        # the start and end markers take two places
+        return overflow_note(lambda t: len(encode(t)) + 2, limit, text)
 
     @torch.inference_mode()
     def _text_batch(self, texts: Sequence[str]) -> np.ndarray:
@@ -684,6 +674,12 @@ def configured_model_id(settings: Settings) -> str | None:
 
 _CACHE: dict[tuple, ClipEncoder] = {}
 _CACHE_LOCK = threading.Lock()
+
+
+def loaded_encoders() -> list[ClipEncoder]:
+    """The encoders this process has loaded so far."""
+    with _CACHE_LOCK:
+        return list(_CACHE.values())
 
 
 def get_encoder(settings: Settings) -> ClipEncoder:

@@ -49,6 +49,7 @@ from shotseek.pipeline.models import (
     validation_message,
 )
 from shotseek.pipeline.store import ShotStore
+from shotseek.pipeline.text_graph import TextGraph
 
 if TYPE_CHECKING:
     from shotseek.pipeline.encoder import ClipEncoder
@@ -62,13 +63,17 @@ Enricher = Callable[[SearchResult], SearchResult]
 
 
 def query_vector(
-    encoder: ClipEncoder, text: str | None, image: Image.Image | None, image_weight: float
+    encoder: ClipEncoder | TextGraph,
+    text: str | None,
+    image: Image.Image | None,
+    image_weight: float,
 ) -> np.ndarray:
     """Normalised ``(1 - w) · text + w · image`` (or the one that is given)."""
     parts = []
     if text:
         parts.append((1.0 - image_weight if image is not None else 1.0, encoder.encode_text(text)))
     if image is not None:
+        assert not isinstance(encoder, TextGraph)  # image queries load the model
         parts.append((image_weight if text else 1.0, encoder.encode_query_image(image)))
     vec = sum(w * v for w, v in parts)
     norm = float(np.linalg.norm(vec))
@@ -161,7 +166,7 @@ def search(
     query: SearchQuery,
     *,
     image_bytes: bytes | None = None,
-    encoder: ClipEncoder | None = None,
+    encoder: ClipEncoder | TextGraph | None = None,
     enrich: Sequence[Enricher] = (),
     model_id: str | None = None,
     record: bool = True,
@@ -177,7 +182,8 @@ def search(
         )
     model = reader_model(store, settings, model_id)
     model_id = model.model_id
-    encoder = encoder or reader_encoder(settings, model)
+    text_only = query.image is None and image_bytes is None
+    encoder = encoder or reader_encoder(settings, model, text_only=text_only)
     image = None
     if image_bytes is not None:
         image = load_image(image_bytes)
@@ -248,7 +254,7 @@ def refine(
     negative_text: list[str] | None = None,
     limit: int | None = None,
     include_judged: bool = False,
-    encoder: ClipEncoder | None = None,
+    encoder: ClipEncoder | TextGraph | None = None,
     enrich: Sequence[Enricher] = (),
 ) -> SearchResult:
     """A new search built on an earlier one plus feedback: "more like these, not like those"."""
@@ -285,7 +291,9 @@ def refine(
             f"unknown shot id(s) {', '.join(unknown)}: use shot ids from the hits of a search "
             "(a re-indexed video gets new shot ids)"
         )
-    encoder = encoder or reader_encoder(settings, model)
+    if encoder is None and (feedback.text or feedback.negative_text):
+        encoder = reader_encoder(settings, model, text_only=True)
+    encode_text = encoder.encode_text if encoder is not None else None
     base = np.asarray(record.vector, dtype=np.float32)
     query = parent.query.model_copy(update={"limit": limit or parent.query.limit})
     found = store.query(
@@ -293,11 +301,11 @@ def refine(
         positive_vectors=[
             base,
             *(vectors[s] for s in feedback.positive),
-            *(encoder.encode_text(t) for t in feedback.text),
+            *(encode_text(t) for t in feedback.text),  # type: ignore[misc]
         ],
         negative_vectors=[
             *(vectors[s] for s in feedback.negative),
-            *(encoder.encode_text(t) for t in feedback.negative_text),
+            *(encode_text(t) for t in feedback.negative_text),  # type: ignore[misc]
         ],
         video_ids=query.videos,
         after=query.after,
@@ -315,7 +323,7 @@ def refine(
         feedback=feedback,
         parent_id=parent.search_id,
         enrich=[*_vlm_steps(settings, store, query), *enrich],  # as the search asked
-        notes=[encoder.text_overflow(t) for t in new.text + new.negative_text],
+        notes=[encoder.text_overflow(t) for t in new.text + new.negative_text] if encoder else [],
     )
 
 

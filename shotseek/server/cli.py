@@ -189,6 +189,27 @@ def _served_or_local(
         return local(store)
 
 
+def _keep_text_graphs(settings: Settings) -> None:
+    """After a command that loaded a model here (an index run, a search without a text graph):
+    write the model's text tower for later text searches (pipeline/text_graph.py), once."""
+    if not settings.text_graph or "shotseek.pipeline.encoder" not in sys.modules:
+        return  # no model was loaded in this process
+    from shotseek.pipeline.encoder import loaded_encoders
+    from shotseek.pipeline.text_graph import has_text_graph, write_text_graph
+
+    for encoder in loaded_encoders():
+        if has_text_graph(settings, encoder.model_id):
+            continue
+        err.print(
+            f"[dim]keeping the text tower of {encoder.model_id} so that text searches start "
+            "without loading the model (once per model)…[/dim]"
+        )
+        try:
+            write_text_graph(encoder, settings)
+        except (OSError, ShotseekError) as exc:  # the command's own work is done and shown
+            err.print(f"[yellow]could not keep the text tower: {exc}[/yellow]")
+
+
 def _given(**values: Any) -> dict[str, Any]:
     """The options the user gave (None: not given), as sent to the running server."""
     return {k: v for k, v in values.items() if v is not None}
@@ -295,6 +316,7 @@ def index(
         out.print(table)
         if not report.results:
             err.print("no video files found")
+    _keep_text_graphs(settings)
     if report.failed:
         raise typer.Exit(1)
 
@@ -566,6 +588,7 @@ def search(
         _print_json(result)
     else:
         _print_result(result)
+    _keep_text_graphs(settings)
 
 
 @_command()
@@ -619,6 +642,7 @@ def refine(
         _print_json(result)
     else:
         _print_result(result)
+    _keep_text_graphs(settings)
 
 
 @_command()
