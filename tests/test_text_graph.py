@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -68,13 +69,26 @@ def test_a_long_query_gets_the_models_note(written, tiny_encoder):
     assert graph.text_overflow("a red circle") is None
 
 
-def test_written_once(written, tiny_encoder, monkeypatch):
+def test_written_once_and_what_a_killed_writer_left_is_removed(written, tiny_encoder, monkeypatch):
     def no_export(*_args):
         raise AssertionError("a written graph was exported again")
 
     monkeypatch.setattr(text_graph, "_export", no_export)
     assert has_text_graph(written, tiny_encoder.model_id)
     assert write_text_graph(tiny_encoder, written) == graph_dir(written, tiny_encoder.model_id)
+    monkeypatch.undo()
+
+    left = written.text_graph_dir / ".writing-killed"
+    left.mkdir()
+    (left / "text.onnx.data").write_bytes(b"half")
+    os.utime(left, (time.time() - 7200, time.time() - 7200))
+    fresh = written.text_graph_dir / ".writing-busy"  # another process writing now
+    fresh.mkdir()
+    odd = copy.copy(tiny_encoder)
+    odd.model_id = "another/model"
+    odd.tokenizer = None  # no tokenizer it can reproduce: marked, quickly
+    assert write_text_graph(odd, written) is None
+    assert not left.exists() and fresh.exists()
 
 
 def test_a_tokenizer_it_cannot_reproduce_is_marked_and_not_tried_again(tiny_encoder, tmp_path):

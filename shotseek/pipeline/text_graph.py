@@ -28,6 +28,7 @@ import shutil
 import string
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from importlib.metadata import version
@@ -240,7 +241,8 @@ def write_text_graph(encoder: ClipEncoder, settings: Settings) -> Path | None:
     if has_text_graph(settings, encoder.model_id):
         return folder if (folder / "text.onnx").exists() else None
     folder.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".writing-", dir=folder.parent))
+    _remove_abandoned(folder.parent)
+    work = Path(tempfile.mkdtemp(prefix=_WRITING, dir=folder.parent))
     meta: dict[str, Any] = {"model_id": encoder.model_id, "versions": _versions()}
     try:
         try:
@@ -254,14 +256,25 @@ def write_text_graph(encoder: ClipEncoder, settings: Settings) -> Path | None:
             meta["unsupported"] = str(exc)
             log.info("text queries of %s will load the model: %s", encoder.model_id, exc)
         (work / "meta.json").write_text(json.dumps(meta, indent=1))
-        shutil.rmtree(folder, ignore_errors=True)  # stale: another format or version
-        try:
-            os.replace(work, folder)
-        except OSError:  # another process got there first; its graph is as good
-            pass
+        if not has_text_graph(settings, encoder.model_id):  # else another process was first
+            shutil.rmtree(folder, ignore_errors=True)  # stale: another format or version
+            with contextlib.suppress(OSError):  # another process got there meanwhile
+                os.replace(work, folder)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return None if meta.get("unsupported") else folder
+
+
+_WRITING = ".writing-"
+
+
+def _remove_abandoned(parent: Path, older_than: float = 3600.0) -> None:
+    """Remove what a writer killed mid-way left (a writer takes a minute at most)."""
+    now = time.time()
+    for item in parent.glob(f"{_WRITING}*"):
+        with contextlib.suppress(OSError):
+            if now - item.stat().st_mtime > older_than:
+                shutil.rmtree(item)
 
 
 class _Unsupported(Exception):
@@ -320,7 +333,9 @@ def _export_tokenizer(tokenizer: Any, folder: Path) -> dict[str, Any]:
         (name for name in CLEANERS if oct.get_clean_fn(name) is getattr(tokenizer, "clean_fn", 0)),
         None,
     )
-    length = int(tokenizer.context_length)
+    length = int(getattr(tokenizer, "context_length", 0) or 0)
+    if not length:
+        raise _Unsupported(f"its tokenizer ({type(tokenizer).__name__}) has no fixed length")
     meta: dict[str, Any] = {"context_length": length, "clean": clean}
     if isinstance(tokenizer, oct.SimpleTokenizer):
         if tokenizer.reduction_fn is not None:
