@@ -158,6 +158,85 @@ class Embedded:
     cuts: list[CameraBoundary]  # camera boundaries found on every decoded frame
 
 
+@dataclass(frozen=True)
+class Sampled:
+    """What decoding one video learnt, apart from the images: small, sent between machines."""
+
+    times: np.ndarray  # every sample's time, in order
+    source: np.ndarray  # per sample: the row of the embedded images whose vector it takes
+    end_time: float
+    cuts: list[CameraBoundary]
+    extra_times: list[float]  # middle frames of camera shots that hold no sample
+
+    def embedded(self, vectors: np.ndarray, extra_vectors: np.ndarray | None) -> Embedded:
+        """The video's vectors in time order, from the embedded samples' and extra frames'."""
+        vectors, times = vectors[self.source], self.times
+        if self.extra_times and extra_vectors is not None:
+            vectors = np.concatenate([vectors, extra_vectors])
+            times = np.concatenate([times, self.extra_times])
+            order = np.argsort(times, kind="stable")
+            vectors, times = vectors[order], times[order]
+        return Embedded(vectors, times, self.end_time, self.cuts)
+
+
+class Sampling:
+    """The decoding side of indexing one video: :meth:`images` yields the samples to embed
+    (still pictures left out) while every decoded frame goes past the cut detector; then
+    :meth:`finish` says where each sample's vector comes from and which camera shots hold no
+    sample, whose middle frames :meth:`extra_images` decodes."""
+
+    def __init__(self, path: Path, info: VideoInfo, settings: Settings, side: int) -> None:
+        self.path, self.side = path, side
+        self.detector = CutDetector(
+            threshold=settings.cut_threshold,
+            min_shot_seconds=settings.cut_min_shot_seconds,
+            frame_rate=info.average_fps or 0.0,
+        )
+        self.sampler = FrameSampler(
+            path,
+            settings.fps,
+            short_side=side,
+            threads=settings.decode_threads,
+            watcher=self.detector if self.detector.enabled else None,
+        )
+        self.stills = StillFilter(settings.still_threshold)
+        self.times: list[float] = []
+        self.source: list[int] = []
+
+    def images(self) -> Iterator[np.ndarray]:
+        embedded = -1
+        for frame in self.sampler:
+            self.times.append(frame.time)
+            if self.stills.is_still(frame.image):
+                self.source.append(embedded)
+                continue
+            embedded += 1
+            self.source.append(embedded)
+            yield frame.image
+
+    def finish(self) -> Sampled:
+        """After :meth:`images` is exhausted."""
+        if not self.times or self.sampler.end_time is None:
+            raise VideoOpenError(self.path, "yielded no frames to index")
+        if self.stills.reused:
+            log.info(
+                "%s: %d of %d samples were still pictures (no model call)",
+                self.path.name,
+                self.stills.reused,
+                len(self.times),
+            )
+        cuts = self.detector.finish()
+        times = np.asarray(self.times)
+        end = self.sampler.end_time
+        extra = unsampled_shots(times, cuts, self.detector.times, end)
+        return Sampled(times, np.asarray(self.source), end, cuts, extra)
+
+    def extra_images(self, sampled: Sampled) -> list[np.ndarray]:
+        if not sampled.extra_times:
+            return []
+        return frames_at(self.path, sampled.extra_times, short_side=self.side)
+
+
 def embed_frames(
     path: Path,
     info: VideoInfo,
@@ -167,64 +246,23 @@ def embed_frames(
 ) -> Embedded:
     """Sample the video and embed the samples, streaming, while every decoded frame goes past
     the cut detector; then embed the middle frame of each camera shot no sample fell in."""
-    detector = CutDetector(
-        threshold=settings.cut_threshold,
-        min_shot_seconds=settings.cut_min_shot_seconds,
-        frame_rate=info.average_fps or 0.0,
-    )
-    side = sample_side(settings, encoder)
-    sampler = FrameSampler(
-        path,
-        settings.fps,
-        short_side=side,
-        threads=settings.decode_threads,
-        watcher=detector if detector.enabled else None,
-    )
-    stills = StillFilter(settings.still_threshold)
-    times: list[float] = []
-    source: list[int] = []  # per sample: the embedded row whose vector it takes
-
-    def images() -> Iterator[np.ndarray]:
-        embedded = -1
-        for frame in sampler:
-            times.append(frame.time)
-            if stills.is_still(frame.image):
-                source.append(embedded)
-                continue
-            embedded += 1
-            source.append(embedded)
-            yield frame.image
-
+    sampling = Sampling(path, info, settings, sample_side(settings, encoder))
     batches = []
     report("sample", 0.0, 0)
     # Decoding, cut detection and the still check run on their own thread, a couple of batches
     # ahead, while this one runs the model (memory stays bounded) — where a core is free for
     # them: on 2 cores with the model on both, the extra thread made indexing 8 % slower.
-    samples = images()
+    samples = sampling.images()
     if not encoder.takes_every_core:
         samples = prefetch(samples, PREFETCH_BATCHES * encoder.batch_size)
     for batch in encoder.iter_image_batches(samples):
         batches.append(batch)
-        report("sample", times[-1], len(times))
-    if not batches or sampler.end_time is None:
-        raise VideoOpenError(path, "yielded no frames to index")
-    cuts = detector.finish()
-    vectors, sample_times = np.concatenate(batches)[np.asarray(source)], np.asarray(times)
-    extra = unsampled_shots(sample_times, cuts, detector.times, sampler.end_time)
-    if extra:
-        images_ = frames_at(path, extra, short_side=side)
-        vectors = np.concatenate([vectors, *encoder.iter_image_batches(iter(images_))])
-        sample_times = np.concatenate([sample_times, extra])
-        order = np.argsort(sample_times, kind="stable")
-        vectors, sample_times = vectors[order], sample_times[order]
-    if stills.reused:
-        log.info(
-            "%s: %d of %d samples were still pictures (no model call)",
-            path.name,
-            stills.reused,
-            len(times),
-        )
-    return Embedded(vectors, sample_times, sampler.end_time, cuts)
+        report("sample", sampling.times[-1], len(sampling.times))
+    sampled = sampling.finish()
+    extra = sampling.extra_images(sampled)
+    return sampled.embedded(
+        np.concatenate(batches), encoder.encode_images(extra) if extra else None
+    )
 
 
 class _Failed:
@@ -329,56 +367,70 @@ def _video_record(path: Path, info: VideoInfo, settings: Settings, **fields: obj
     )
 
 
-def index_video(
-    path: str | Path,
-    settings: Settings,
-    *,
-    store: ShotStore,
-    encoder: ClipEncoder | None = None,
-    force: bool = False,
-    progress: ProgressCallback | None = None,
-    file_number: int = 1,
-    file_count: int = 1,
-) -> IndexOutcome:
-    """Index one video, or skip it when it is already indexed with the same model and settings.
+@dataclass(frozen=True)
+class Planned:
+    """A file to index: probed, with its id and settings key, not indexed yet."""
 
-    Raises a :class:`ShotseekError` naming the file when it cannot be indexed; the store is
-    then as it was before the call.
-    """
-    started = time.perf_counter()
-    path = Path(path).expanduser()
-    report = _Reporter(progress, path, file_number, file_count)
+    path: Path  # resolved
+    info: VideoInfo
+    video_id: str
+    key: str
+
+
+def plan_video(
+    path: Path,
+    settings: Settings,
+    store: ShotStore,
+    load_encoder: Callable[[], ClipEncoder],
+    *,
+    force: bool,
+    report: _Reporter,
+    started: float,
+) -> tuple[Planned, ClipEncoder] | IndexOutcome:
+    """Probe a file (every validation error is raised here, before any work, the model's
+    loading included) and decide: the outcome of a file that needs no indexing, or what
+    :func:`store_video` needs to index it, with the encoder."""
     report("probe")
-    info = probe(path)  # every validation error is raised here, before any work
+    info = probe(path)
     path = path.resolve()
     report.total = info.duration or None
-    encoder = encoder or get_encoder(writer_settings(store, settings))
-    model_id = encoder.model_id
+    encoder = load_encoder()
     video_id = content_id(path)
     key = settings_key(settings, encoder)
+    skipped = check_existing(store, path, video_id, encoder.model_id, key, force=force)
+    if skipped is None:
+        return Planned(path, info, video_id, key), encoder
+    existing, reason = skipped
+    report("skipped", info.duration)
+    return IndexOutcome(
+        path=str(path),
+        status="skipped",
+        video_id=video_id,
+        duration=existing.duration,
+        n_shots=existing.n_shots,
+        seconds=time.perf_counter() - started,
+        reason=reason,
+    )
 
-    skipped = check_existing(store, path, video_id, model_id, key, force=force)
-    if skipped is not None:
-        existing, reason = skipped
-        report("skipped", info.duration)
-        return IndexOutcome(
-            path=str(path),
-            status="skipped",
-            video_id=video_id,
-            duration=existing.duration,
-            n_shots=existing.n_shots,
-            seconds=time.perf_counter() - started,
-            reason=reason,
-        )
 
-    embedded = embed_frames(path, info, settings, encoder, report)
+def store_video(
+    planned: Planned,
+    embedded: Embedded,
+    settings: Settings,
+    store: ShotStore,
+    encoder: ClipEncoder,
+    *,
+    report: _Reporter,
+    started: float,
+) -> IndexOutcome:
+    """Analyse an embedded video into classes → scenes → shots, write their thumbnails and
+    store them in one switch (the store is as it was if anything fails)."""
+    path, video_id = planned.path, planned.video_id
     frame_times, end_time = embedded.times, embedded.end_time
-
     report("analyse", frame_times[-1])
     structure = analyse(
         embedded.vectors, frame_times, end_time, segment_params(settings), embedded.cuts
     )
-
     run_id = uuid.uuid4().hex[:12]
     report("thumbnails", frame_times[-1])
     try:
@@ -400,13 +452,13 @@ def index_video(
         )
         record = _video_record(
             path,
-            info,
+            planned.info,
             settings,
             video_id=video_id,
             duration=end_time,
             frame_count=len(frame_times),
-            model_id=model_id,
-            settings_key=key,
+            model_id=encoder.model_id,
+            settings_key=planned.key,
             run_id=run_id,
             n_classes=structure.n_classes,
             n_scenes=len(structure.scenes),
@@ -427,6 +479,42 @@ def index_video(
         n_shots=len(shots),
         seconds=time.perf_counter() - started,
     )
+
+
+def index_video(
+    path: str | Path,
+    settings: Settings,
+    *,
+    store: ShotStore,
+    encoder: ClipEncoder | None = None,
+    force: bool = False,
+    progress: ProgressCallback | None = None,
+    file_number: int = 1,
+    file_count: int = 1,
+) -> IndexOutcome:
+    """Index one video, or skip it when it is already indexed with the same model and settings.
+
+    Raises a :class:`ShotseekError` naming the file when it cannot be indexed; the store is
+    then as it was before the call.
+    """
+    started = time.perf_counter()
+    path = Path(path).expanduser()
+    report = _Reporter(progress, path, file_number, file_count)
+    given = encoder
+    planned = plan_video(
+        path,
+        settings,
+        store,
+        lambda: given or get_encoder(writer_settings(store, settings)),
+        force=force,
+        report=report,
+        started=started,
+    )
+    if isinstance(planned, IndexOutcome):
+        return planned
+    plan, encoder = planned
+    embedded = embed_frames(plan.path, plan.info, settings, encoder, report)
+    return store_video(plan, embedded, settings, store, encoder, report=report, started=started)
 
 
 def index_paths(
