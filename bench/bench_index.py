@@ -17,6 +17,10 @@ memory is its own, with random weights (``none``: as fast as real weights):
 - **naive**: OpenCV reads every frame, one sample per 1/fps by frame number, open_clip's
   preprocessing, one image per model call: the baseline of a first attempt.
 
+With ``--ray [ADDRESS]`` it compares instead ``index_paths`` over ``--files`` ordinary files
+(``--minutes`` in all) run here and on Ray (``local``: a Ray on this machine, the default; or a
+cluster's address): video-seconds per wall-second of each, and Ray's overhead on one machine.
+
 Throughput is video-seconds per wall-second at ``--fps`` (2) samples per second.
 """
 
@@ -91,6 +95,8 @@ def _settings(args: dict, data: Path, still: float | None = None):
     from shotseek.pipeline.config import Settings
 
     extra = {} if still is None else {"still_threshold": still}
+    if args.get("ray"):
+        extra["ray"] = args["ray"]
     return Settings(
         data_dir=data,
         model=args["model"],
@@ -223,9 +229,56 @@ def naive(args: dict) -> dict:
     return {"wall": wall, "duration": duration, "video_s_per_s": duration / wall, "images": kept}
 
 
+def many_files(args: dict) -> dict:
+    """index_paths over a folder of files, here or (``args["ray"]``) on Ray."""
+    from shotseek.pipeline.index import index_paths
+    from shotseek.pipeline.store import ShotStore
+
+    settings = _settings(args, Path(args["data"]))
+    with ShotStore(settings) as store:
+        t0 = time.perf_counter()
+        report = index_paths([args["folder"]], settings, store=store)
+        wall = time.perf_counter() - t0
+    assert all(r.status == "indexed" for r in report.results), report
+    duration = sum(r.duration or 0 for r in report.results)
+    return {
+        "wall": wall,
+        "duration": duration,
+        "video_s_per_s": duration / wall,
+        "shots": sum(r.n_shots or 0 for r in report.results),
+        "files": len(report.results),
+    }
+
+
+def compare_ray(args: argparse.Namespace, tmp: str) -> None:
+    folder = (
+        args.footage_dir / f"shotseek-bench-ray-{args.files}x{args.minutes:g}min-{args.height}p"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(args.files):
+        path = folder / f"part{k}.mp4"
+        if not path.exists():
+            write_footage(path, "ordinary", args.minutes / args.files, args.height, seed=k)
+    common = {"model": args.model, "fps": args.fps, "device": args.device, "folder": str(folder)}
+    here = run_child({**common, "what": "files", "data": f"{tmp}/here"})
+    there = run_child({**common, "what": "files", "data": f"{tmp}/ray", "ray": args.ray})
+    print(
+        f"# {args.model} (random weights), {args.files} files, {here['duration']:.0f} s of "
+        f"{args.height}p video in all, {args.fps:g} samples/s"
+    )
+    for label, r in (("here", here), (f"ray ({args.ray})", there)):
+        print(
+            f"  {label:<14} {r['video_s_per_s']:7.2f} video-s/s  wall {r['wall']:7.1f} s  "
+            f"{r['shots']} shots  driver peak RSS {r['peak_rss_gb']:.2f} GB"
+        )
+    print(f"  ray / here: {there['video_s_per_s'] / here['video_s_per_s']:.2f}x")
+
+
 def child(args: dict) -> None:
     what = args["what"]
-    if what == "encoder":
+    if what == "files":
+        result = many_files(args)
+    elif what == "encoder":
         result = encoder_only(args)
     elif what == "naive":
         result = naive(args)
@@ -259,10 +312,18 @@ def main() -> None:
     parser.add_argument("--overlap", action="store_true", help="also run without stage overlap")
     parser.add_argument("--ceiling-batches", type=int, default=4, help="batches of 32 timed")
     parser.add_argument("--footage-dir", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument(
+        "--ray", nargs="?", const="local", help="compare with Ray (local, or an address)"
+    )
+    parser.add_argument("--files", type=int, default=4, help="with --ray: files to index")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(json.loads(args.child))
+        return
+    if args.ray:
+        with tempfile.TemporaryDirectory() as tmp:
+            compare_ray(args, tmp)
         return
 
     args.footage_dir.mkdir(parents=True, exist_ok=True)

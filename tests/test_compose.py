@@ -38,6 +38,8 @@ def test_the_services_and_their_wiring():
     port = command[command.index("--port") + 1]
     assert services["shotseek"]["ports"] == [f"{port}:{port}"]
     assert set(services["shotseek"]["depends_on"]) == {"qdrant", "ollama"}
+    # the store without an API key: published to this machine's loopback only
+    assert services["qdrant"]["ports"] == ["127.0.0.1:6333:6333"]
 
 
 def test_images_are_pinned_and_healthchecks_use_what_the_images_have():

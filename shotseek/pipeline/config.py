@@ -93,6 +93,8 @@ STILL_THRESHOLD_MAX = 8.0
 THUMBNAIL_READERS = 4
 #: Indexing decodes this many encoder batches ahead of the model, on a thread of its own.
 PREFETCH_BATCHES = 2
+#: ``--ray local``: a Ray started for the run on this machine (cluster.py), not a cluster's.
+RAY_LOCAL = "local"
 #: A text graph (text_graph.py) is kept only if its vectors match the model's this closely
 #: (cosine, on every check text); fp32 export reproduces them to ~1e-7.
 TEXT_GRAPH_MIN_COSINE = 0.9999
@@ -205,6 +207,14 @@ class Settings(BaseSettings):
     model_cache_dir: Path | None = Field(
         None,
         description="Where downloaded weights are cached; default: the Hugging Face cache.",
+    )
+    ray: str | None = Field(
+        None,
+        description=(
+            "Index on a Ray cluster (pip install 'shotseek[ray]'): 'auto' for the cluster this "
+            "machine joined (ray start), ray://HOST:10001 for a remote one, 'local' for a Ray "
+            "on this machine only. Media must be readable at the same path on every node."
+        ),
     )
     text_graph: bool = Field(
         True,

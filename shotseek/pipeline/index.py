@@ -110,7 +110,7 @@ def settings_key(settings: Settings, encoder: ClipEncoder) -> str:
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 
 
-class _Reporter:
+class Reporter:
     def __init__(self, callback: ProgressCallback | None, path: Path, number: int, count: int):
         self.callback, self.path, self.number, self.count = callback, str(path), number, count
         self.total: float | None = None
@@ -384,7 +384,7 @@ def plan_video(
     load_encoder: Callable[[], ClipEncoder],
     *,
     force: bool,
-    report: _Reporter,
+    report: Reporter,
     started: float,
 ) -> tuple[Planned, ClipEncoder] | IndexOutcome:
     """Probe a file (every validation error is raised here, before any work, the model's
@@ -420,7 +420,7 @@ def store_video(
     store: ShotStore,
     encoder: ClipEncoder,
     *,
-    report: _Reporter,
+    report: Reporter,
     started: float,
 ) -> IndexOutcome:
     """Analyse an embedded video into classes → scenes → shots, write their thumbnails and
@@ -499,7 +499,7 @@ def index_video(
     """
     started = time.perf_counter()
     path = Path(path).expanduser()
-    report = _Reporter(progress, path, file_number, file_count)
+    report = Reporter(progress, path, file_number, file_count)
     given = encoder
     planned = plan_video(
         path,
@@ -515,6 +515,21 @@ def index_video(
     plan, encoder = planned
     embedded = embed_frames(plan.path, plan.info, settings, encoder, report)
     return store_video(plan, embedded, settings, store, encoder, report=report, started=started)
+
+
+def failed_outcome(
+    path: Path, exc: BaseException, started: float, report: Reporter
+) -> IndexOutcome:
+    """A file that could not be indexed: its reason (an unexpected error is logged with its
+    traceback, and named as unexpected), told to the progress callback too."""
+    reason = str(exc)
+    if not isinstance(exc, ShotseekError):  # a bug or an unexpected library error
+        log.error("indexing %s failed", path, exc_info=exc)
+        reason = f"{path}: unexpected {type(exc).__name__}: {exc}"
+    report("failed")
+    return IndexOutcome(
+        path=str(path), status="failed", reason=reason, seconds=time.perf_counter() - started
+    )
 
 
 def index_paths(
@@ -541,9 +556,28 @@ def index_paths(
     removed = store.collect_garbage(encoder.model_id)
     if removed:
         log.info("removed %d shots left by an interrupted run", removed)
-    results = []
-    for number, path in enumerate(files, start=1):
+    results: list[IndexOutcome] = []
+
+    def done(outcome: IndexOutcome) -> None:
+        results.append(outcome)
+        if on_result is not None:
+            on_result(outcome)
+
+    if settings.ray:
+        from shotseek.pipeline.cluster import index_on_ray  # ray: only when asked for
+
+        index_on_ray(
+            files,
+            settings,
+            store=store,
+            encoder=encoder,
+            force=force,
+            progress=progress,
+            on_result=done,
+        )
+    for number, path in enumerate([] if settings.ray else files, start=1):
         started = time.perf_counter()
+        report = Reporter(progress, path, number, len(files))
         try:
             outcome = index_video(
                 path,
@@ -555,30 +589,11 @@ def index_paths(
                 file_number=number,
                 file_count=len(files),
             )
-        except ShotseekError as exc:
-            outcome = IndexOutcome(
-                path=str(path),
-                status="failed",
-                reason=str(exc),
-                seconds=time.perf_counter() - started,
-            )
-        except Exception as exc:  # a bug or an unexpected library error: keep the batch going
-            log.exception("indexing %s failed", path)
-            outcome = IndexOutcome(
-                path=str(path),
-                status="failed",
-                reason=f"{path}: unexpected {type(exc).__name__}: {exc}",
-                seconds=time.perf_counter() - started,
-            )
-        if outcome.status == "failed" and progress is not None:
-            progress(
-                ProgressEvent(
-                    path=str(path), file_number=number, file_count=len(files), stage="failed"
-                )
-            )
-        results.append(outcome)
-        if on_result is not None:
-            on_result(outcome)
+        except Exception as exc:
+            outcome = failed_outcome(path, exc, started, report)
+        done(outcome)
+    rank = {str(path): number for number, path in enumerate(files)}
+    results.sort(key=lambda r: rank.get(r.path, len(rank)))  # a cluster finishes in any order
     if any(r.status == "indexed" for r in results):
         if progress is not None and not build_in_background:
             if store.index_state(encoder.model_id).build_due:

@@ -231,6 +231,16 @@ def index(
     checkpoint_tag: CheckpointTagOpt = None,
     device: DeviceOpt = None,
     force: Annotated[bool, typer.Option("--force", help="Re-index files already indexed.")] = False,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            flag_value="auto",
+            metavar="[ADDRESS]",
+            help="Decode and embed on a Ray cluster: the one this machine joined (no value), "
+            "ray://HOST:10001, or 'local' (env SHOTSEEK_RAY).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Index videos: find classes → scenes → shots, store them.
@@ -245,7 +255,12 @@ def index(
     from shotseek.pipeline.models import IndexReport, ProgressEvent
 
     overrides = dict(
-        fps=fps, model=model, pretrained=pretrained, checkpoint_tag=checkpoint_tag, device=device
+        fps=fps,
+        model=model,
+        pretrained=pretrained,
+        checkpoint_tag=checkpoint_tag,
+        device=device,
+        ray=ray,
     )
     settings = _settings(**overrides)
     with Progress(

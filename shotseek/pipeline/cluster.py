@@ -1,0 +1,324 @@
+"""Indexing on a Ray cluster: the same pipeline, its decoding and embedding spread over machines.
+
+``shotseek index PATH… --ray [ADDRESS]`` (``SHOTSEEK_RAY``) makes the files a Ray Dataset:
+
+1. each file is decoded and sampled by a CPU task (:class:`~shotseek.pipeline.index.Sampling`:
+   the still check and the camera-cut detector run there too), which emits one row per image
+   to embed, then one row that describes the video (:class:`~shotseek.pipeline.index.Sampled`,
+   or the error that stopped it);
+2. a pool of actors, each holding the encoder (one per GPU when the cluster has GPUs, else one
+   per node), embeds the images in batches (``map_batches``);
+3. the driver collects each video's vectors and, once a video is whole, analyses it, writes
+   its thumbnails and stores it with the same function as a local run
+   (:func:`~shotseek.pipeline.index.store_video`): the archive is the same.
+
+A file that fails on a worker is reported by name and the others go on; Ray retries the tasks
+and restarts the actors of a lost worker. Media paths must be readable under the same path on
+every node (shared storage): checked at start. This module is the only one that imports ray,
+an optional extra (``shotseek[ray]``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shotseek.pipeline.config import RAY_LOCAL, Settings
+from shotseek.pipeline.encoder import ClipEncoder
+from shotseek.pipeline.errors import ConfigError, ShotseekError
+from shotseek.pipeline.index import (
+    Planned,
+    Reporter,
+    Sampled,
+    Sampling,
+    failed_outcome,
+    plan_video,
+    sample_side,
+    store_video,
+)
+from shotseek.pipeline.models import IndexOutcome, ProgressEvent, VideoInfo
+from shotseek.pipeline.store import ShotStore
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = (
+    "indexing on a Ray cluster needs Ray: `uv sync --extra ray` (or `pip install 'shotseek[ray]'`)"
+)
+
+
+def _ray() -> Any:
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(f"{INSTALL_HINT} ({exc})") from exc
+    return ray
+
+
+def connect(address: str) -> Any:
+    """Ray, connected to the cluster at ``address`` ('local': a Ray started in this process;
+    'auto': the cluster this machine joined with ``ray start``; ``ray://host:10001``), or to
+    the Ray this process already runs."""
+    ray = _ray()
+    if not ray.is_initialized():
+        try:
+            ray.init(
+                address=None if address == RAY_LOCAL else address,
+                log_to_driver=False,  # a worker's output must not reach stdout (MCP stdio)
+                logging_level=logging.WARNING,
+                include_dashboard=False,
+                configure_logging=False,
+            )
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ConfigError(
+                f"cannot reach the Ray cluster at {address!r}: {exc}. Start one with "
+                "`ray start --head` (then `ray start --address HEAD:6379` on each other "
+                f"machine), or use --ray {RAY_LOCAL} for a Ray on this machine only"
+            ) from exc
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # shotseek reports progress itself
+    context.print_on_execution_start = False
+    return ray
+
+
+def check_paths_on_nodes(ray: Any, paths: list[str]) -> None:
+    """Raise a ConfigError unless every node of the cluster can read every path."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    @ray.remote(num_cpus=0)
+    def unreadable(candidates: list[str]) -> list[str]:
+        return [p for p in candidates if not os.access(p, os.R_OK)]
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    checks = {
+        node.get("NodeManagerAddress", node["NodeID"]): unreadable.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
+        ).remote(paths)
+        for node in nodes
+    }
+    for where, ref in checks.items():
+        missing = ray.get(ref)
+        if missing:
+            shown = ", ".join(missing[:3]) + (
+                f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            )
+            raise ConfigError(
+                f"the Ray node {where} cannot read {shown}: media must be readable under the "
+                "same path on every node (shared storage such as NFS, mounted at the same place)"
+            )
+
+
+def _sample_rows(item: dict[str, Any], settings_json: str, side: int) -> Iterator[dict[str, Any]]:
+    """One file decoded on a worker: a row per image to embed, then the video's description."""
+    settings = Settings.model_validate_json(settings_json)
+    video, path = int(item["video"]), Path(item["path"])
+    base = {"video": video, "time": 0.0, "pixels": b"", "height": 0, "width": 0}
+    try:
+        sampling = Sampling(path, VideoInfo.model_validate_json(item["info"]), settings, side)
+        row = 0
+        for image in sampling.images():
+            yield _image_row(base, row, sampling.times[-1], image)
+            row += 1
+        sampled = sampling.finish()
+        for extra_time, image in zip(sampled.extra_times, sampling.extra_images(sampled)):
+            yield _image_row(base, row, extra_time, image)
+            row += 1
+        meta: dict[str, Any] = {
+            "sampled": sampled,
+            "rows": row,
+            "embedded": row - len(sampled.extra_times),
+        }
+    except ShotseekError as exc:
+        meta = {"error": str(exc)}
+    except Exception as exc:  # a bug or a library error on one file: the others go on
+        meta = {"error": f"{path}: unexpected {type(exc).__name__} on a Ray worker: {exc}"}
+    yield {**base, "row": -1, "meta": pickle.dumps(meta)}
+
+
+def _image_row(base: dict[str, Any], row: int, when: float, image: np.ndarray) -> dict[str, Any]:
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    height, width = image.shape[:2]
+    return {
+        **base,
+        "row": row,
+        "time": when,
+        "pixels": image.tobytes(),
+        "height": height,
+        "width": width,
+        "meta": b"",
+    }
+
+
+class Embedder:
+    """An actor of the embedding pool: holds the encoder, embeds batches of image rows."""
+
+    def __init__(self, settings_json: str, model_id: str) -> None:
+        from shotseek.pipeline.encoder import get_encoder
+
+        self.encoder = get_encoder(Settings.model_validate_json(settings_json))
+        if self.encoder.model_id != model_id:
+            raise ConfigError(
+                f"a Ray worker loaded {self.encoder.model_id}, not the driver's {model_id}: "
+                "give every node the same weights (and the same shotseek and open_clip)"
+            )
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        images = batch["row"] >= 0
+        vectors = np.zeros((len(images), self.encoder.dim), dtype=np.float32)
+        if images.any():
+            pictures = [
+                np.frombuffer(p, dtype=np.uint8).reshape(int(h), int(w), 3)
+                for p, h, w in zip(
+                    batch["pixels"][images], batch["height"][images], batch["width"][images]
+                )
+            ]
+            vectors[images] = self.encoder.encode_images(pictures)
+        return {
+            "video": batch["video"],
+            "row": batch["row"],
+            "time": batch["time"],
+            "vector": vectors,
+            "meta": batch["meta"],
+        }
+
+
+def _embedding_pool(ray: Any) -> dict[str, Any]:
+    """How many embedding actors, and what each holds: one per GPU when the cluster has GPUs;
+    else one per node with half its cores (torch runs one thread per core it is given; the
+    other half decode)."""
+    gpus = int(ray.cluster_resources().get("GPU", 0))
+    if gpus:
+        return {"num_gpus": 1, "concurrency": gpus}
+    cores = [int(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n.get("Alive")]
+    return {"num_cpus": max(1, min(cores) // 2), "concurrency": len(cores)}
+
+
+@dataclass
+class _Video:
+    """One video's rows as they come back to the driver."""
+
+    planned: Planned
+    report: Reporter
+    started: float
+    vectors: dict[int, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, Any] | None = None
+
+    def whole(self) -> bool:
+        return self.meta is not None and (
+            "error" in self.meta or len(self.vectors) == self.meta["rows"]
+        )
+
+
+def index_on_ray(
+    files: list[Path],
+    settings: Settings,
+    *,
+    store: ShotStore,
+    encoder: ClipEncoder,
+    force: bool,
+    progress: Callable[[ProgressEvent], None] | None,
+    on_result: Callable[[IndexOutcome], None],
+) -> None:
+    """Index ``files`` with the cluster at ``settings.ray`` doing the decoding and embedding;
+    every file's outcome goes to ``on_result`` (in the order files finish)."""
+    ray = connect(settings.ray or RAY_LOCAL)
+    videos: dict[int, _Video] = {}
+    for number, path in enumerate(files, start=1):
+        started = time.perf_counter()
+        report = Reporter(progress, path, number, len(files))
+        try:
+            planned = plan_video(
+                path, settings, store, lambda: encoder, force=force, report=report, started=started
+            )
+        except Exception as exc:
+            on_result(failed_outcome(path, exc, started, report))
+            continue
+        if isinstance(planned, IndexOutcome):
+            on_result(planned)
+        else:
+            videos[number] = _Video(planned[0], report, started)
+    if not videos:
+        return
+    check_paths_on_nodes(ray, [str(v.planned.path) for v in videos.values()])
+
+    settings_json = settings.model_dump_json()
+    items = [
+        {"video": n, "path": str(v.planned.path), "info": v.planned.info.model_dump_json()}
+        for n, v in videos.items()
+    ]
+    pool = _embedding_pool(ray)
+    # The driver's model exactly (its 'auto' resolved here: a GPU worker must not pick another)
+    device = "cuda" if "num_gpus" in pool else "cpu"
+    worker = settings.model_copy(update={**encoder.spec, "device": device})
+    # Ray retries a task whose worker died (3 times) and restarts a lost actor, retrying its
+    # batches (Ray Data's defaults for map_batches with a class): nothing to ask for here.
+    dataset = (
+        ray.data.from_items(items, override_num_blocks=len(items))
+        .flat_map(
+            _sample_rows,
+            fn_kwargs={"settings_json": settings_json, "side": sample_side(settings, encoder)},
+            num_cpus=1,
+        )
+        .map_batches(
+            Embedder,
+            fn_constructor_kwargs={
+                "settings_json": worker.model_dump_json(),
+                "model_id": encoder.model_id,
+            },
+            batch_size=settings.batch_size,
+            batch_format="numpy",
+            **pool,
+        )
+    )
+    for video in videos.values():
+        video.report("sample", 0.0, 0)
+    for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+        for n in set(int(v) for v in batch["video"]):
+            rows = batch["video"] == n
+            video = videos[n]
+            for row, when, vector, meta in zip(
+                batch["row"][rows], batch["time"][rows], batch["vector"][rows], batch["meta"][rows]
+            ):
+                if row < 0:
+                    video.meta = pickle.loads(meta)
+                else:
+                    video.vectors[int(row)] = vector
+                    video.report("sample", float(when), len(video.vectors))
+            if video.whole():
+                on_result(_finish(video, settings, store, encoder))
+                del videos[n]
+    for video in videos.values():  # cannot happen unless Ray lost rows: said, not hidden
+        error = ShotseekError(f"{video.planned.path}: the Ray cluster returned no result for it")
+        on_result(failed_outcome(video.planned.path, error, video.started, video.report))
+
+
+def _finish(
+    video: _Video, settings: Settings, store: ShotStore, encoder: ClipEncoder
+) -> IndexOutcome:
+    meta = video.meta or {}
+    path = video.planned.path
+    try:
+        if "error" in meta:
+            raise ShotseekError(meta["error"])
+        sampled: Sampled = meta["sampled"]
+        embedded = np.stack([video.vectors[k] for k in range(meta["embedded"])])
+        extra = [video.vectors[k] for k in range(meta["embedded"], meta["rows"])]
+        return store_video(
+            video.planned,
+            sampled.embedded(embedded, np.stack(extra) if extra else None),
+            settings,
+            store,
+            encoder,
+            report=video.report,
+            started=video.started,
+        )
+    except Exception as exc:
+        return failed_outcome(path, exc, video.started, video.report)

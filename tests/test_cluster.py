@@ -1,0 +1,159 @@
+"""Indexing on Ray (a local Ray with 2 CPUs, started once for this module): the same archive as
+a local run, a file that fails on a worker reported while the others land, clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from shotseek.pipeline.config import Settings
+from shotseek.pipeline.errors import ConfigError
+from shotseek.pipeline.index import index_paths
+from shotseek.pipeline.store import ShotStore
+from tests.conftest import TINY_CLIP
+from tests.kit.footage import STANDARD_SCENES, make_footage, random_footage, standard_footage
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cluster-media")
+    standard_footage(root / "a_standard.mp4")
+    random_footage(root / "b_random.mp4", seed=5)
+    # probes fine, fails while it is decoded (on a worker): the moov index is at the start
+    broken = make_footage(
+        root / "c_truncated.mp4", [STANDARD_SCENES[0], STANDARD_SCENES[1]], faststart=True
+    )
+    data = broken.path.read_bytes()
+    broken.path.write_bytes(data[: len(data) // 2])
+    (root / "d_not_a_video.mp4").write_bytes(b"not a video" * 100)
+    return root
+
+
+def _archive(settings: Settings) -> dict[str, list[tuple]]:
+    with ShotStore(settings) as store:
+        (model_id,) = store.models()
+        archive = {}
+        for video in store.list_videos(model_id):
+            shots = store.shots_of(model_id, video.video_id)
+            vectors = store.shot_vectors(model_id, [s.shot_id for s in shots])
+            archive[video.file_name] = [
+                (s.start, s.end, s.scene, s.class_index, vectors[s.shot_id]) for s in shots
+            ]
+        return archive
+
+
+def test_ray_gives_the_archive_a_local_run_gives(local_ray, media, tmp_path):
+    archives, reports = {}, {}
+    for where in ("here", "ray"):
+        settings = Settings(
+            data_dir=tmp_path / where,
+            model=TINY_CLIP,
+            device="cpu",
+            ray="local" if where == "ray" else None,
+        )
+        events = []
+        with ShotStore(settings) as store:
+            reports[where] = index_paths([media], settings, store=store, progress=events.append)
+        archives[where] = _archive(settings)
+        assert {e.stage for e in events} >= {"probe", "sample", "store", "done", "failed"}
+    status = {r.path.rsplit("/", 1)[1]: r.status for r in reports["ray"].results}
+    assert status == {
+        "a_standard.mp4": "indexed",
+        "b_random.mp4": "indexed",
+        "c_truncated.mp4": "failed",
+        "d_not_a_video.mp4": "failed",
+    }
+    assert [r.path for r in reports["ray"].results] == [r.path for r in reports["here"].results]
+    truncated = next(r for r in reports["ray"].results if r.path.endswith("c_truncated.mp4"))
+    assert "c_truncated.mp4" in truncated.reason
+    assert truncated.reason == next(
+        r.reason for r in reports["here"].results if r.path.endswith("c_truncated.mp4")
+    )
+
+    here, there = archives["here"], archives["ray"]
+    assert sorted(here) == sorted(there) == ["a_standard.mp4", "b_random.mp4"]
+    for name in here:
+        assert len(here[name]) == len(there[name]) > 3
+        for mine, theirs in zip(here[name], there[name], strict=True):
+            assert mine[:4] == theirs[:4]  # times, scene and class
+            assert np.allclose(mine[4], theirs[4], atol=1e-5)
+
+
+def test_a_second_ray_run_skips_what_is_indexed(local_ray, media, tmp_path):
+    settings = Settings(data_dir=tmp_path, model=TINY_CLIP, device="cpu", ray="local")
+    with ShotStore(settings) as store:
+        first = index_paths([media / "a_standard.mp4"], settings, store=store)
+        again = index_paths([media / "a_standard.mp4"], settings, store=store)
+    assert [r.status for r in first.results] == ["indexed"]
+    assert [r.status for r in again.results] == ["skipped"]
+
+
+def test_paths_a_node_cannot_read_are_named(local_ray, tmp_path):
+    from shotseek.pipeline.cluster import check_paths_on_nodes
+
+    here = tmp_path / "here.mp4"
+    here.write_bytes(b"x")
+    check_paths_on_nodes(local_ray, [str(here)])
+    with pytest.raises(ConfigError, match=r"cannot read /nowhere/x\.mp4.*same path on every node"):
+        check_paths_on_nodes(local_ray, [str(here), "/nowhere/x.mp4"])
+
+
+def test_without_ray_the_error_says_how_to_install_it(monkeypatch):
+    from shotseek.pipeline import cluster
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ConfigError, match=r"uv sync --extra ray"):
+        cluster.connect("auto")
+
+
+def test_an_unreachable_cluster_is_named(monkeypatch):
+    from shotseek.pipeline import cluster
+
+    class Unreachable:
+        @staticmethod
+        def is_initialized():
+            return False
+
+        @staticmethod
+        def init(**_kwargs):
+            raise ConnectionError("could not find any running Ray instance")
+
+    monkeypatch.setattr(cluster, "_ray", lambda: Unreachable)
+    with pytest.raises(ConfigError, match=r"cannot reach the Ray cluster at 'auto'.*ray start"):
+        cluster.connect("auto")
+
+
+def test_cli_index_on_the_cluster_keeps_stdout_for_json(local_ray, media, tmp_path):
+    # A second process joins this module's Ray by its address, as `--ray ADDRESS` does
+    address = local_ray.get_runtime_context().gcs_address
+    env = {
+        **os.environ,
+        "SHOTSEEK_DATA_DIR": str(tmp_path / "data"),
+        "SHOTSEEK_MODEL": TINY_CLIP,
+        "SHOTSEEK_DEVICE": "cpu",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "shotseek", "index", str(media / "a_standard.mp4"), "--json"]
+        + ["--ray", address],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)  # nothing but the report on stdout
+    assert [r["status"] for r in report["results"]] == ["indexed"]
