@@ -21,6 +21,7 @@ an optional extra (``shotseek[ray]``).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import pickle
 import time
@@ -48,6 +49,10 @@ from shotseek.pipeline.models import IndexOutcome, ProgressEvent, VideoInfo
 from shotseek.pipeline.store import ShotStore
 
 log = logging.getLogger(__name__)
+
+#: The share of a CPU a decoding task asks Ray for: decoding at 2 samples/s needs far less than
+#: a core, and on a 2-core node the encoder should get the rest (bench_index --ray).
+DECODE_CPUS = 0.5
 
 INSTALL_HINT = (
     "indexing on a Ray cluster needs Ray: `uv sync --extra ray` (or `pip install 'shotseek[ray]'`)"
@@ -161,8 +166,13 @@ class Embedder:
     """An actor of the embedding pool: holds the encoder, embeds batches of image rows."""
 
     def __init__(self, settings_json: str, model_id: str) -> None:
+        import ray
+        import torch
+
         from shotseek.pipeline.encoder import get_encoder
 
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
+        torch.set_num_threads(max(1, math.ceil(cpus)))  # Ray's own default rounds down
         self.encoder = get_encoder(Settings.model_validate_json(settings_json))
         if self.encoder.model_id != model_id:
             raise ConfigError(
@@ -197,8 +207,9 @@ def _embedding_pool(ray: Any) -> dict[str, Any]:
     gpus = int(ray.cluster_resources().get("GPU", 0))
     if gpus:
         return {"num_gpus": 1, "concurrency": gpus}
-    cores = [int(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n.get("Alive")]
-    return {"num_cpus": max(1, min(cores) // 2), "concurrency": len(cores)}
+    cores = [float(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n.get("Alive")]
+    decoding = max(DECODE_CPUS, min(cores) / 4)
+    return {"num_cpus": max(1.0, min(cores) - decoding), "concurrency": len(cores)}
 
 
 @dataclass
@@ -265,7 +276,7 @@ def index_on_ray(
         .flat_map(
             _sample_rows,
             fn_kwargs={"settings_json": settings_json, "side": sample_side(settings, encoder)},
-            num_cpus=1,
+            num_cpus=DECODE_CPUS,
         )
         .map_batches(
             Embedder,
