@@ -120,6 +120,13 @@ def test_without_ray_the_error_says_how_to_install_it(monkeypatch):
         cluster.connect("auto")
 
 
+def test_a_path_taken_for_the_address_is_said(media):
+    from shotseek.pipeline import cluster
+
+    with pytest.raises(ConfigError, match=r"put --ray after the paths"):
+        cluster.connect(str(media))
+
+
 def test_an_unreachable_cluster_is_named(monkeypatch):
     from shotseek.pipeline import cluster
 
@@ -157,3 +164,21 @@ def test_cli_index_on_the_cluster_keeps_stdout_for_json(local_ray, media, tmp_pa
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)  # nothing but the report on stdout
     assert [r["status"] for r in report["results"]] == ["indexed"]
+
+
+def test_cli_without_ray_says_how_to_install_it_before_loading_a_model(
+    media, tmp_path, monkeypatch
+):
+    from typer.testing import CliRunner
+
+    from shotseek.server.cli import app
+
+    def no_model(*_args, **_kwargs):
+        raise AssertionError("the model loaded before Ray was found missing")
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    monkeypatch.setattr("shotseek.pipeline.index.get_encoder", no_model)
+    monkeypatch.setenv("SHOTSEEK_MODEL", TINY_CLIP)
+    result = CliRunner().invoke(app, ["index", str(media / "a_standard.mp4"), "--ray"])
+    assert result.exit_code == 2, result.output
+    assert "uv sync --extra ray" in result.output

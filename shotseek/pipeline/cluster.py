@@ -72,6 +72,11 @@ def connect(address: str) -> Any:
     """Ray, connected to the cluster at ``address`` ('local': a Ray started in this process;
     'auto': the cluster this machine joined with ``ray start``; ``ray://host:10001``), or to
     the Ray this process already runs."""
+    if os.path.exists(address):
+        raise ConfigError(
+            f"--ray took {address!r}, a file or folder, as the cluster's address: put --ray "
+            "after the paths (shotseek index PATH… --ray), or give it one (--ray auto)"
+        )
     ray = _ray()
     if not ray.is_initialized():
         try:

@@ -552,6 +552,10 @@ def index_paths(
     if not files:
         return IndexReport(results=[])
     settings = writer_settings(store, settings)
+    if settings.ray:  # a missing Ray or an unreachable cluster is said before the model loads
+        from shotseek.pipeline.cluster import connect, index_on_ray  # ray: only when asked for
+
+        connect(settings.ray)
     encoder = encoder or get_encoder(settings)
     removed = store.collect_garbage(encoder.model_id)
     if removed:
@@ -564,8 +568,6 @@ def index_paths(
             on_result(outcome)
 
     if settings.ray:
-        from shotseek.pipeline.cluster import index_on_ray  # ray: only when asked for
-
         index_on_ray(
             files,
             settings,
