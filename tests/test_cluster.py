@@ -166,19 +166,29 @@ def test_cli_index_on_the_cluster_keeps_stdout_for_json(local_ray, media, tmp_pa
     assert [r["status"] for r in report["results"]] == ["indexed"]
 
 
-def test_cli_without_ray_says_how_to_install_it_before_loading_a_model(
-    media, tmp_path, monkeypatch
-):
-    from typer.testing import CliRunner
+def test_cli_without_ray_says_how_to_install_it_before_loading_a_model(media, tmp_path):
+    # Ray made unimportable, and a model that cannot load: the Ray error must come first
+    script = (
+        "import sys; sys.modules['ray'] = None; "
+        "from shotseek.server.cli import main; "
+        f"sys.argv = ['shotseek', 'index', {str(media / 'a_standard.mp4')!r}, '--ray']; main()"
+    )
+    env = {**os.environ, "SHOTSEEK_DATA_DIR": str(tmp_path), "SHOTSEEK_MODEL": "/nowhere/x.pt"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "uv sync --extra ray" in done.stderr and "nowhere" not in done.stderr
 
-    from shotseek.server.cli import app
 
-    def no_model(*_args, **_kwargs):
-        raise AssertionError("the model loaded before Ray was found missing")
+def test_ray_takes_an_optional_address(media):
+    from shotseek.server.cli import with_ray_value
 
-    monkeypatch.setitem(sys.modules, "ray", None)
-    monkeypatch.setattr("shotseek.pipeline.index.get_encoder", no_model)
-    monkeypatch.setenv("SHOTSEEK_MODEL", TINY_CLIP)
-    result = CliRunner().invoke(app, ["index", str(media / "a_standard.mp4"), "--ray"])
-    assert result.exit_code == 2, result.output
-    assert "uv sync --extra ray" in result.output
+    path = str(media)
+    assert with_ray_value(["index", path, "--ray"]) == ["index", path, "--ray", "auto"]
+    assert with_ray_value(["index", "--ray", path]) == ["index", "--ray", "auto", path]
+    assert with_ray_value(["index", path, "--ray", "--json"])[3] == "auto"
+    assert with_ray_value(["index", path, "--ray", "local"]) == ["index", path, "--ray", "local"]
+    assert with_ray_value(["index", path, "--ray", "10.0.0.1:6379"])[3] == "10.0.0.1:6379"
+    assert with_ray_value(["index", path, "--ray", "ray://h:10001"])[3] == "ray://h:10001"
+    assert with_ray_value(["search", "a dog"]) == ["search", "a dog"]

@@ -27,6 +27,7 @@ from shotseek.pipeline.config import (
     FPS_MAX,
     FPS_MIN,
     LIMIT_MAX,
+    RAY_LOCAL,
     RERANK_MAX,
     Settings,
 )
@@ -235,7 +236,6 @@ def index(
         str | None,
         typer.Option(
             "--ray",
-            flag_value="auto",
             metavar="[ADDRESS]",
             help="Decode and embed on a Ray cluster: the one this machine joined (no value), "
             "ray://HOST:10001, or 'local' (env SHOTSEEK_RAY).",
@@ -1111,10 +1111,26 @@ def config(as_json: JsonOpt = False) -> None:
         out.print(f"{key:<18} {value}", highlight=False)
 
 
+def with_ray_value(args: list[str]) -> list[str]:
+    """``--ray`` with its address optional, as ``index --help`` shows it: given alone (last,
+    before another option, or before a path that exists) it means 'auto'. (Typer options take a
+    value always or never.)"""
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg != "--ray":
+            continue
+        nxt = out[i + 1] if i + 1 < len(out) else None
+        keyword = nxt in (RAY_LOCAL, "auto") or (nxt is not None and "://" in nxt)
+        if nxt is None or nxt.startswith("-") or (not keyword and Path(nxt).exists()):
+            out.insert(i + 1, "auto")
+        break
+    return out
+
+
 def main() -> None:
     """Console-script entry point: user errors become one clear line and exit code 2."""
     try:
-        app()
+        app(args=with_ray_value(sys.argv[1:]))
     except ShotseekError as exc:
         err.print(f"[red]error[/red]: {exc}", highlight=False)
         sys.exit(2)
