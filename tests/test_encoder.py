@@ -60,6 +60,30 @@ def test_images_may_be_arrays_or_pil_and_batches_split_cleanly(random_vit_b32):
     assert random_vit_b32.encode_images([]).shape == (0, 512)
 
 
+def test_preprocessing_on_the_device_gives_open_clips_vectors(random_vit_b32):
+    # On a GPU, frames are resized, cropped and normalised as uint8 batches on the device; run
+    # here on the CPU, the vectors must be those of open_clip's own (PIL) transform.
+    import copy
+
+    rng = np.random.default_rng(7)
+    smooth = [
+        np.asarray(Image.fromarray(rng.integers(0, 255, (9, 16, 3), dtype=np.uint8)).resize(size))
+        for size in [(398, 224)] * 3 + [(1280, 720)] * 3 + [(224, 398), (398, 224)]
+    ]
+    frames = [*smooth, Image.fromarray(smooth[0]).convert("L")]  # a grey PIL image too
+    on_pil = random_vit_b32.encode_images(frames)
+    device = copy.copy(random_vit_b32)
+    device.preprocess_on_device = True
+    device.batch_size = 4  # shapes change inside batches and between them
+    on_device = device.encode_images(frames)
+    cosine = np.sum(on_pil * on_device, axis=1)
+    assert cosine.min() >= 0.999, cosine
+    # frames at the model's size (as indexing decodes them) get the very same pixels
+    same = torch.stack([random_vit_b32._prepare(f) for f in smooth[:3]])
+    assert torch.allclose(device._device_pixels(smooth[:3]), same, atol=1e-5)
+    assert not random_vit_b32.preprocess_on_device  # a CPU keeps PIL on threads
+
+
 def test_tiny_fixture_ranks_the_right_caption_first_on_heldout_images(tiny_encoder):
     rng = np.random.default_rng(HELDOUT_SEED)
     pictures, labels = zip(*(random_picture(rng) for _ in range(640)))

@@ -27,6 +27,7 @@ import csv
 import difflib
 import functools
 import hashlib
+import itertools
 import logging
 import os
 import socket
@@ -374,6 +375,11 @@ class ClipEncoder:
         self.input_dtype = _input_dtype(model)
         self.dim = int(self._text_batch(["a"]).shape[1])
         self._pool = ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
+        #: Resize, crop and normalise batches of uint8 frames on the device (a GPU) instead of
+        #: one PIL image at a time on the CPU: the same transform, to cosine 0.99999 (tested).
+        #: On a CPU, PIL on worker threads is faster (720p frames: 0.40 s against 0.66 s for 32).
+        self._tensor_steps = _tensor_steps(preprocess)
+        self.preprocess_on_device = self._tensor_steps is not None and device.type != "cpu"
 
     def __repr__(self) -> str:
         where = f"device={self.device}, {self.precision}"
@@ -417,10 +423,31 @@ class ClipEncoder:
         feats = self.model.encode_text(tokens).float()
         return torch.nn.functional.normalize(feats, dim=-1).cpu().numpy()
 
+    def _device_pixels(self, images: Sequence[ImageLike]) -> torch.Tensor:
+        """The model's input for a batch, made on the device from uint8 frames (runs of frames
+        of one size go through the transform together)."""
+        resize, crop, normalise = self._tensor_steps  # type: ignore[misc]
+        frames = [
+            np.asarray(im.convert("RGB") if isinstance(im, Image.Image) else im) for im in images
+        ]
+        parts, start = [], 0
+        for end in range(1, len(frames) + 1):
+            if end == len(frames) or frames[end].shape != frames[start].shape:
+                batch = torch.from_numpy(np.stack(frames[start:end])).to(self.device)
+                parts.append(crop(resize(batch.permute(0, 3, 1, 2))))
+                start = end
+        pixels = torch.cat(parts).float().div_(255.0)
+        return normalise(pixels)
+
     def iter_image_batches(self, images: Iterable[ImageLike]) -> Iterator[np.ndarray]:
         """Encode a stream of images batch by batch (B × D each), preprocessing the next
-        batch on worker threads while the model runs on the current one."""
+        batch on worker threads while the model runs on the current one (or, on a GPU, on
+        the device)."""
         iterator = iter(images)
+        if self.preprocess_on_device:
+            while chunk := list(itertools.islice(iterator, self.batch_size)):
+                yield self._image_batch(self._device_pixels(chunk))
+            return
 
         def next_batch():
             chunk = []
@@ -460,6 +487,22 @@ class ClipEncoder:
     def encode_query_image(self, image: ImageLike) -> np.ndarray:
         """One image's D-vector, L2-normalised, without the batch machinery of indexing."""
         return self._image_batch(self._prepare(image).unsqueeze(0))[0]
+
+
+def _tensor_steps(preprocess: Any) -> tuple[Any, Any, Any] | None:
+    """open_clip's image transform as (resize, crop, normalise) steps that take uint8 tensor
+    batches (torchvision's Resize antialiases tensors as PIL does), when it is the usual
+    resize → centre crop → to tensor → normalise; None for any other (kept on PIL)."""
+    from torchvision import transforms
+
+    steps = list(getattr(preprocess, "transforms", []))
+    kinds = [type(step).__name__ for step in steps]
+    if kinds != ["Resize", "CenterCrop", "MaybeConvertMode", "MaybeToTensor", "Normalize"]:
+        return None
+    resize, crop, _, _, normalise = steps
+    if not isinstance(resize, transforms.Resize) or not isinstance(crop, transforms.CenterCrop):
+        return None
+    return resize, crop, normalise
 
 
 def _input_dtype(model: torch.nn.Module) -> torch.dtype:
