@@ -254,6 +254,20 @@ def test_gpu_encoder_runs_in_half_precision_and_matches_fp32():
     a, b = gpu.encode_images(frames), cpu.encode_images(frames)
     assert a.dtype == np.float32
     assert float(np.min(np.sum(a * b, axis=1))) > 0.99
+    assert gpu.preprocess_on_device and gpu.batch_size >= 8  # sized by its free memory
+
+
+def test_batches_are_sized_by_free_memory_on_a_gpu():
+    from shotseek.pipeline.config import CPU_BATCH, GPU_BATCH_MAX
+    from shotseek.pipeline.encoder import batch_for_memory
+
+    gib = 2**30
+    assert batch_for_memory(free_bytes=80 * gib, per_image_bytes=60e6) == 512  # 682 fit
+    assert batch_for_memory(free_bytes=100 * gib, per_image_bytes=1e6) == GPU_BATCH_MAX
+    assert batch_for_memory(free_bytes=1e6, per_image_bytes=60e6) == 1  # never 0
+    assert batch_for_memory(free_bytes=8 * gib, per_image_bytes=0) == GPU_BATCH_MAX
+    cpu = create_encoder(TINY_CLIP, None, device="cpu")  # batch_size auto on a CPU
+    assert cpu.batch_size == CPU_BATCH
 
 
 def test_weights_from_a_file_are_loaded_without_drawing_random_ones_first(tiny_encoder, tmp_path):

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from shotseek.pipeline.config import RAY_LOCAL, Settings
+from shotseek.pipeline.config import CPU_BATCH, RAY_LOCAL, Settings
 from shotseek.pipeline.encoder import ClipEncoder
 from shotseek.pipeline.errors import ConfigError, ShotseekError
 from shotseek.pipeline.index import (
@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 #: The share of a CPU a decoding task asks Ray for: decoding at 2 samples/s needs far less than
 #: a core, and on a 2-core node the encoder should get the rest (bench_index --ray).
 DECODE_CPUS = 0.5
+#: Rows handed to a GPU actor at a time (with batch_size auto).
+GPU_ROWS = 256
 
 INSTALL_HINT = (
     "indexing on a Ray cluster needs Ray: `uv sync --extra ray` (or `pip install 'shotseek[ray]'`)"
@@ -289,7 +291,8 @@ def index_on_ray(
                 "settings_json": worker.model_dump_json(),
                 "model_id": encoder.model_id,
             },
-            batch_size=settings.batch_size,
+            # a GPU actor splits what it gets into batches its memory holds
+            batch_size=settings.batch_size or (GPU_ROWS if "num_gpus" in pool else CPU_BATCH),
             batch_format="numpy",
             **pool,
         )

@@ -93,6 +93,11 @@ STILL_THRESHOLD_MAX = 8.0
 THUMBNAIL_READERS = 4
 #: Indexing decodes this many encoder batches ahead of the model, on a thread of its own.
 PREFETCH_BATCHES = 2
+#: Encoder batches: ``batch_size`` 0 (AUTO_BATCH) means CPU_BATCH on a CPU, and on a GPU the
+#: largest power of two whose activations fit in GPU_MEMORY_SHARE of the free memory, as
+#: measured on a batch of BATCH_PROBE, at most GPU_BATCH_MAX.
+AUTO_BATCH, CPU_BATCH, BATCH_MAX = 0, 32, 4096
+GPU_MEMORY_SHARE, GPU_BATCH_MAX, BATCH_PROBE = 0.5, 1024, 8
 #: ``--ray local``: a Ray started for the run on this machine (cluster.py), not a cluster's.
 RAY_LOCAL = "local"
 #: A text graph (text_graph.py) is kept only if its vectors match the model's this closely
@@ -203,7 +208,15 @@ class Settings(BaseSettings):
     precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
         "auto", description="'auto': bf16 (or fp16) on a GPU, fp32 on a CPU."
     )
-    batch_size: int = Field(32, ge=1, le=4096, description="Images per encoder batch.")
+    batch_size: int = Field(
+        AUTO_BATCH,
+        ge=0,
+        le=BATCH_MAX,
+        description=(
+            f"Images per encoder batch; {AUTO_BATCH}: {CPU_BATCH} on a CPU, on a GPU as many as "
+            f"{GPU_MEMORY_SHARE:.0%} of its free memory holds (measured, at most {GPU_BATCH_MAX})."
+        ),
+    )
     model_cache_dir: Path | None = Field(
         None,
         description="Where downloaded weights are cached; default: the Hugging Face cache.",

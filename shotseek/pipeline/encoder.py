@@ -45,12 +45,17 @@ import torch
 from PIL import Image
 
 from shotseek.pipeline.config import (
+    AUTO_BATCH,
     AUTO_MODEL,
+    BATCH_PROBE,
     BEST_PRETRAINED,
+    CPU_BATCH,
     CPU_MODEL,
     CPU_PRETRAINED,
     DEFAULT_MODEL,
     DEFAULT_PRETRAINED,
+    GPU_BATCH_MAX,
+    GPU_MEMORY_SHARE,
     Settings,
 )
 from shotseek.pipeline.errors import ConfigError, ModelUnavailableError, UnknownModelError
@@ -601,7 +606,7 @@ def create_encoder(
     checkpoint_tag: str | None = None,
     device: str = "auto",
     precision: str = "auto",
-    batch_size: int = 32,
+    batch_size: int = AUTO_BATCH,
     cache_dir: str | Path | None = None,
 ) -> ClipEncoder:
     """Build a :class:`ClipEncoder`: the one place where models are created."""
@@ -681,11 +686,46 @@ def create_encoder(
         source=source,
         device=dev,
         precision=prec,
-        batch_size=batch_size,
+        batch_size=batch_size or CPU_BATCH,
         spec={"model": model, "pretrained": pretrained, "checkpoint_tag": checkpoint_tag},
     )
-    log.info("loaded %r", encoder)
+    if batch_size == AUTO_BATCH and dev.type == "cuda":
+        encoder.batch_size = _batch_by_memory(encoder)
+    log.info("loaded %r, batches of %d", encoder, encoder.batch_size)
     return encoder
+
+
+def batch_for_memory(free_bytes: float, per_image_bytes: float) -> int:
+    """The largest power of two of images whose activations fit in GPU_MEMORY_SHARE of the
+    free memory, between 1 and GPU_BATCH_MAX."""
+    fits = int(free_bytes * GPU_MEMORY_SHARE // max(per_image_bytes, 1.0))
+    return max(1, min(GPU_BATCH_MAX, 1 << max(0, fits.bit_length() - 1)))
+
+
+def _batch_by_memory(encoder: ClipEncoder) -> int:
+    """Measure what a batch of BATCH_PROBE images takes on the GPU, and size batches by it."""
+    device = encoder.device
+    torch.cuda.synchronize(device)
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats(device)
+    before = torch.cuda.memory_allocated(device)
+    size = encoder.image_size
+    probe = torch.zeros(BATCH_PROBE, 3, size, size, device=device, dtype=encoder.input_dtype)
+    with torch.inference_mode():
+        encoder.model.encode_image(probe)
+    torch.cuda.synchronize(device)
+    per_image = (torch.cuda.max_memory_allocated(device) - before) / BATCH_PROBE
+    del probe
+    torch.cuda.empty_cache()
+    free, _total = torch.cuda.mem_get_info(device)
+    batch = batch_for_memory(free, per_image)
+    log.info(
+        "%.1f MB per image on the GPU, %.1f GB free: batches of %d",
+        per_image / 1e6,
+        free / 1e9,
+        batch,
+    )
+    return batch
 
 
 def list_pretrained() -> list[tuple[str, str]]:
