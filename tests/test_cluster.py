@@ -93,6 +93,43 @@ def test_ray_gives_the_archive_a_local_run_gives(local_ray, media, tmp_path):
             assert np.allclose(mine[4], theirs[4], atol=1e-5)
 
 
+def test_an_embedding_worker_killed_mid_run_is_replaced_and_nothing_is_lost(
+    local_ray, media, tmp_path
+):
+    import psutil
+
+    files = [media / "a_standard.mp4", media / "b_random.mp4"]
+    archives, killed = {}, []
+
+    def kill_the_embedder(event) -> None:
+        if killed or event.stage != "sample" or event.samples < 2:
+            return
+        for proc in psutil.process_iter(["cmdline"]):
+            title = " ".join(proc.info["cmdline"] or [])
+            if title.startswith("ray::") and "Embedder" in title:
+                proc.kill()  # kill -9, mid-run
+                killed.append(title)
+                return
+
+    for where in ("here", "ray"):
+        settings = Settings(
+            data_dir=tmp_path / where,
+            model=TINY_CLIP,
+            device="cpu",
+            ray="local" if where == "ray" else None,
+        )
+        with ShotStore(settings) as store:
+            progress = kill_the_embedder if where == "ray" else None
+            report = index_paths(files, settings, store=store, progress=progress)
+        assert [r.status for r in report.results] == ["indexed", "indexed"], report
+        archives[where] = _archive(settings)
+    assert killed, "no embedding actor was found to kill"
+    for name, shots in archives["here"].items():
+        theirs = archives["ray"][name]
+        assert [s[:4] for s in shots] == [s[:4] for s in theirs]
+        assert all(np.allclose(a[4], b[4], atol=1e-5) for a, b in zip(shots, theirs, strict=True))
+
+
 def test_a_second_ray_run_skips_what_is_indexed(local_ray, media, tmp_path):
     settings = Settings(data_dir=tmp_path, model=TINY_CLIP, device="cpu", ray="local")
     with ShotStore(settings) as store:

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from shotseek.pipeline.config import CPU_BATCH, RAY_LOCAL, Settings
+from shotseek.pipeline.config import CPU_BATCH, RAY_DECODE_CPUS, RAY_GPU_ROWS, RAY_LOCAL, Settings
 from shotseek.pipeline.encoder import ClipEncoder
 from shotseek.pipeline.errors import ConfigError, ShotseekError
 from shotseek.pipeline.index import (
@@ -49,12 +49,6 @@ from shotseek.pipeline.models import IndexOutcome, ProgressEvent, VideoInfo
 from shotseek.pipeline.store import ShotStore
 
 log = logging.getLogger(__name__)
-
-#: The share of a CPU a decoding task asks Ray for: decoding at 2 samples/s needs far less than
-#: a core, and on a 2-core node the encoder should get the rest (bench_index --ray).
-DECODE_CPUS = 0.5
-#: Rows handed to a GPU actor at a time (with batch_size auto).
-GPU_ROWS = 256
 
 INSTALL_HINT = (
     "indexing on a Ray cluster needs Ray: `uv sync --extra ray` (or `pip install 'shotseek[ray]'`)"
@@ -215,7 +209,7 @@ def _embedding_pool(ray: Any) -> dict[str, Any]:
     if gpus:
         return {"num_gpus": 1, "concurrency": gpus}
     cores = [float(n["Resources"].get("CPU", 1)) for n in ray.nodes() if n.get("Alive")]
-    decoding = max(DECODE_CPUS, min(cores) / 4)
+    decoding = max(RAY_DECODE_CPUS, min(cores) / 4)
     return {"num_cpus": max(1.0, min(cores) - decoding), "concurrency": len(cores)}
 
 
@@ -283,7 +277,7 @@ def index_on_ray(
         .flat_map(
             _sample_rows,
             fn_kwargs={"settings_json": settings_json, "side": sample_side(settings, encoder)},
-            num_cpus=DECODE_CPUS,
+            num_cpus=RAY_DECODE_CPUS,
         )
         .map_batches(
             Embedder,
@@ -292,7 +286,7 @@ def index_on_ray(
                 "model_id": encoder.model_id,
             },
             # a GPU actor splits what it gets into batches its memory holds
-            batch_size=settings.batch_size or (GPU_ROWS if "num_gpus" in pool else CPU_BATCH),
+            batch_size=settings.batch_size or (RAY_GPU_ROWS if "num_gpus" in pool else CPU_BATCH),
             batch_format="numpy",
             **pool,
         )

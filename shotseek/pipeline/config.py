@@ -100,6 +100,10 @@ AUTO_BATCH, CPU_BATCH, BATCH_MAX = 0, 32, 4096
 GPU_MEMORY_SHARE, GPU_BATCH_MAX, BATCH_PROBE = 0.5, 1024, 8
 #: ``--ray local``: a Ray started for the run on this machine (cluster.py), not a cluster's.
 RAY_LOCAL = "local"
+#: The share of a CPU a decoding task asks Ray for: decoding at 2 samples/s needs far less than
+#: a core, and on a 2-core node the encoder should get the rest (bench_index --ray). Rows handed
+#: to a GPU actor at a time, with batch_size auto (it splits them by its memory).
+RAY_DECODE_CPUS, RAY_GPU_ROWS = 0.5, 256
 #: A text graph (text_graph.py) is kept only if its vectors match the model's this closely
 #: (cosine, on every check text); fp32 export reproduces them to ~1e-7.
 TEXT_GRAPH_MIN_COSINE = 0.9999
