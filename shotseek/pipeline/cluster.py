@@ -295,8 +295,10 @@ def index_on_ray(
         video.report("sample", 0.0, 0)
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
         for n in set(int(v) for v in batch["video"]):
+            video = videos.get(n)
+            if video is None:  # a stored video's rows again (a task Ray ran twice): done already
+                continue
             rows = batch["video"] == n
-            video = videos[n]
             for row, when, vector, meta in zip(
                 batch["row"][rows], batch["time"][rows], batch["vector"][rows], batch["meta"][rows]
             ):
