@@ -14,6 +14,7 @@ import pytest
 from shotseek.pipeline.config import Settings
 from shotseek.pipeline.errors import ConfigError
 from shotseek.pipeline.index import index_paths
+from shotseek.pipeline.models import IndexReport
 from shotseek.pipeline.store import ShotStore
 from tests.conftest import TINY_CLIP
 from tests.kit.footage import STANDARD_SCENES, make_footage, random_footage, standard_footage
@@ -56,36 +57,25 @@ def _archive(settings: Settings) -> dict[str, list[tuple]]:
         return archive
 
 
-def test_ray_gives_the_archive_a_local_run_gives(local_ray, media, tmp_path):
-    archives, reports = {}, {}
+def _here_and_on_ray(paths, root, ray_progress=None) -> dict[str, tuple[IndexReport, dict]]:
+    """The same files indexed locally and on Ray: each run's report and archive."""
+    runs = {}
     for where in ("here", "ray"):
         settings = Settings(
-            data_dir=tmp_path / where,
+            data_dir=root / where,
             model=TINY_CLIP,
             device="cpu",
             ray="local" if where == "ray" else None,
         )
-        events = []
+        progress = ray_progress if where == "ray" else None
         with ShotStore(settings) as store:
-            reports[where] = index_paths([media], settings, store=store, progress=events.append)
-        archives[where] = _archive(settings)
-        assert {e.stage for e in events} >= {"probe", "sample", "store", "done", "failed"}
-    status = {r.path.rsplit("/", 1)[1]: r.status for r in reports["ray"].results}
-    assert status == {
-        "a_standard.mp4": "indexed",
-        "b_random.mp4": "indexed",
-        "c_truncated.mp4": "failed",
-        "d_not_a_video.mp4": "failed",
-    }
-    assert [r.path for r in reports["ray"].results] == [r.path for r in reports["here"].results]
-    truncated = next(r for r in reports["ray"].results if r.path.endswith("c_truncated.mp4"))
-    assert "c_truncated.mp4" in truncated.reason
-    assert truncated.reason == next(
-        r.reason for r in reports["here"].results if r.path.endswith("c_truncated.mp4")
-    )
+            report = index_paths(paths, settings, store=store, progress=progress)
+        runs[where] = (report, _archive(settings))
+    return runs
 
-    here, there = archives["here"], archives["ray"]
-    assert sorted(here) == sorted(there) == ["a_standard.mp4", "b_random.mp4"]
+
+def _same_archive(here: dict, there: dict) -> None:
+    assert sorted(here) == sorted(there)
     for name in here:
         assert len(here[name]) == len(there[name]) > 3
         for mine, theirs in zip(here[name], there[name], strict=True):
@@ -93,13 +83,34 @@ def test_ray_gives_the_archive_a_local_run_gives(local_ray, media, tmp_path):
             assert np.allclose(mine[4], theirs[4], atol=1e-5)
 
 
+def test_ray_gives_the_archive_a_local_run_gives(local_ray, media, tmp_path):
+    events = []
+    runs = _here_and_on_ray([media], tmp_path, events.append)
+    assert {e.stage for e in events} >= {"probe", "sample", "store", "done", "failed"}
+    (here, archive_here), (there, archive_there) = runs["here"], runs["ray"]
+    status = {r.path.rsplit("/", 1)[1]: r.status for r in there.results}
+    assert status == {
+        "a_standard.mp4": "indexed",
+        "b_random.mp4": "indexed",
+        "c_truncated.mp4": "failed",
+        "d_not_a_video.mp4": "failed",
+    }
+    assert [r.path for r in there.results] == [r.path for r in here.results]
+    truncated = next(r for r in there.results if r.path.endswith("c_truncated.mp4"))
+    assert "c_truncated.mp4" in truncated.reason
+    assert truncated.reason == next(
+        r.reason for r in here.results if r.path.endswith("c_truncated.mp4")
+    )
+    assert sorted(archive_there) == ["a_standard.mp4", "b_random.mp4"]
+    _same_archive(archive_here, archive_there)
+
+
 def test_an_embedding_worker_killed_mid_run_is_replaced_and_nothing_is_lost(
     local_ray, media, tmp_path
 ):
     import psutil
 
-    files = [media / "a_standard.mp4", media / "b_random.mp4"]
-    archives, killed = {}, []
+    killed = []
 
     def kill_the_embedder(event) -> None:
         if killed or event.stage != "sample" or event.samples < 2:
@@ -111,23 +122,12 @@ def test_an_embedding_worker_killed_mid_run_is_replaced_and_nothing_is_lost(
                 killed.append(title)
                 return
 
-    for where in ("here", "ray"):
-        settings = Settings(
-            data_dir=tmp_path / where,
-            model=TINY_CLIP,
-            device="cpu",
-            ray="local" if where == "ray" else None,
-        )
-        with ShotStore(settings) as store:
-            progress = kill_the_embedder if where == "ray" else None
-            report = index_paths(files, settings, store=store, progress=progress)
-        assert [r.status for r in report.results] == ["indexed", "indexed"], report
-        archives[where] = _archive(settings)
+    files = [media / "a_standard.mp4", media / "b_random.mp4"]
+    runs = _here_and_on_ray(files, tmp_path, kill_the_embedder)
     assert killed, "no embedding actor was found to kill"
-    for name, shots in archives["here"].items():
-        theirs = archives["ray"][name]
-        assert [s[:4] for s in shots] == [s[:4] for s in theirs]
-        assert all(np.allclose(a[4], b[4], atol=1e-5) for a, b in zip(shots, theirs, strict=True))
+    for report, _ in runs.values():
+        assert [r.status for r in report.results] == ["indexed", "indexed"], report
+    _same_archive(runs["here"][1], runs["ray"][1])
 
 
 def test_a_second_ray_run_skips_what_is_indexed(local_ray, media, tmp_path):
