@@ -291,9 +291,10 @@ def refine(
             f"unknown shot id(s) {', '.join(unknown)}: use shot ids from the hits of a search "
             "(a re-indexed video gets new shot ids)"
         )
-    if encoder is None and (feedback.text or feedback.negative_text):
+    words = {*feedback.text, *feedback.negative_text}
+    if encoder is None and words:  # shots alone need no model: their vectors are stored
         encoder = reader_encoder(settings, model, text_only=True)
-    encode_text = encoder.encode_text if encoder is not None else None
+    said = {t: encoder.encode_text(t) for t in words} if encoder is not None else {}
     base = np.asarray(record.vector, dtype=np.float32)
     query = parent.query.model_copy(update={"limit": limit or parent.query.limit})
     found = store.query(
@@ -301,11 +302,11 @@ def refine(
         positive_vectors=[
             base,
             *(vectors[s] for s in feedback.positive),
-            *(encode_text(t) for t in feedback.text),  # type: ignore[misc]
+            *(said[t] for t in feedback.text),
         ],
         negative_vectors=[
             *(vectors[s] for s in feedback.negative),
-            *(encode_text(t) for t in feedback.negative_text),  # type: ignore[misc]
+            *(said[t] for t in feedback.negative_text),
         ],
         video_ids=query.videos,
         after=query.after,
