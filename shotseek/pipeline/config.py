@@ -100,6 +100,8 @@ AUTO_BATCH, CPU_BATCH, BATCH_MAX = 0, 32, 4096
 GPU_MEMORY_SHARE, GPU_BATCH_MAX, BATCH_PROBE = 0.5, 1024, 8
 #: ``--ray local``: a Ray started for the run on this machine (cluster.py), not a cluster's.
 RAY_LOCAL = "local"
+#: ``--ray`` with no address: the cluster this machine joined (``ray start``), as Ray names it.
+RAY_AUTO = "auto"
 #: The share of a CPU a decoding task asks Ray for: decoding at 2 samples/s needs far less than
 #: a core, and on a 2-core node the encoder should get the rest (bench_index --ray). Rows handed
 #: to a GPU actor at a time, with batch_size auto (it splits them by its memory).

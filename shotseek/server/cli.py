@@ -27,6 +27,7 @@ from shotseek.pipeline.config import (
     FPS_MAX,
     FPS_MIN,
     LIMIT_MAX,
+    RAY_AUTO,
     RAY_LOCAL,
     RERANK_MAX,
     Settings,
@@ -1120,9 +1121,9 @@ def with_ray_value(args: list[str]) -> list[str]:
         if arg != "--ray":
             continue
         nxt = out[i + 1] if i + 1 < len(out) else None
-        keyword = nxt in (RAY_LOCAL, "auto") or (nxt is not None and "://" in nxt)
+        keyword = nxt in (RAY_LOCAL, RAY_AUTO) or (nxt is not None and "://" in nxt)
         if nxt is None or nxt.startswith("-") or (not keyword and Path(nxt).exists()):
-            out.insert(i + 1, "auto")
+            out.insert(i + 1, RAY_AUTO)
         break
     return out
 
