@@ -160,7 +160,8 @@ def test_without_ray_the_error_says_how_to_install_it(monkeypatch):
 def test_a_path_taken_for_the_address_is_said(media):
     from shotseek.pipeline import cluster
 
-    with pytest.raises(ConfigError, match=r"put --ray after the paths"):
+    # the CLI reads `--ray PATH` as `--ray auto PATH`; a setting naming a path is said
+    with pytest.raises(ConfigError, match=r"a file or folder: give 'auto', 'local' or ray://"):
         cluster.connect(str(media))
 
 

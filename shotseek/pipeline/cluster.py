@@ -32,7 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from shotseek.pipeline.config import CPU_BATCH, RAY_DECODE_CPUS, RAY_GPU_ROWS, RAY_LOCAL, Settings
+from shotseek.pipeline.config import (
+    CPU_BATCH,
+    RAY_AUTO,
+    RAY_DECODE_CPUS,
+    RAY_GPU_ROWS,
+    RAY_LOCAL,
+    Settings,
+)
 from shotseek.pipeline.encoder import ClipEncoder
 from shotseek.pipeline.errors import ConfigError, ShotseekError
 from shotseek.pipeline.index import (
@@ -70,8 +77,8 @@ def connect(address: str) -> Any:
     the Ray this process already runs."""
     if os.path.exists(address):
         raise ConfigError(
-            f"--ray took {address!r}, a file or folder, as the cluster's address: put --ray "
-            "after the paths (shotseek index PATH… --ray), or give it one (--ray auto)"
+            f"the Ray address (--ray, SHOTSEEK_RAY) is {address!r}, a file or folder: give "
+            f"{RAY_AUTO!r}, {RAY_LOCAL!r} or ray://HOST:10001"
         )
     ray = _ray()
     if not ray.is_initialized():
@@ -203,8 +210,8 @@ class Embedder:
 
 def _embedding_pool(ray: Any) -> dict[str, Any]:
     """How many embedding actors, and what each holds: one per GPU when the cluster has GPUs;
-    else one per node with half its cores (torch runs one thread per core it is given; the
-    other half decode)."""
+    else one per node with all but a quarter of its cores (at least RAY_DECODE_CPUS left for
+    decoding; torch runs a thread per core it is given)."""
     gpus = int(ray.cluster_resources().get("GPU", 0))
     if gpus:
         return {"num_gpus": 1, "concurrency": gpus}
