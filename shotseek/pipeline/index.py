@@ -577,23 +577,24 @@ def index_paths(
             progress=progress,
             on_result=done,
         )
-    for number, path in enumerate([] if settings.ray else files, start=1):
-        started = time.perf_counter()
-        report = Reporter(progress, path, number, len(files))
-        try:
-            outcome = index_video(
-                path,
-                settings,
-                store=store,
-                encoder=encoder,
-                force=force,
-                progress=progress,
-                file_number=number,
-                file_count=len(files),
-            )
-        except Exception as exc:
-            outcome = failed_outcome(path, exc, started, report)
-        done(outcome)
+    else:
+        for number, path in enumerate(files, start=1):
+            started = time.perf_counter()
+            report = Reporter(progress, path, number, len(files))
+            try:
+                outcome = index_video(
+                    path,
+                    settings,
+                    store=store,
+                    encoder=encoder,
+                    force=force,
+                    progress=progress,
+                    file_number=number,
+                    file_count=len(files),
+                )
+            except Exception as exc:
+                outcome = failed_outcome(path, exc, started, report)
+            done(outcome)
     rank = {str(path): number for number, path in enumerate(files)}
     results.sort(key=lambda r: rank.get(r.path, len(rank)))  # a cluster finishes in any order
     if any(r.status == "indexed" for r in results):

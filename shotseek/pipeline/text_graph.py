@@ -202,13 +202,13 @@ def open_text_graph(settings: Settings, model_id: str) -> TextGraph | None:
     folder = graph_dir(settings, model_id)
     try:
         written = (folder / "meta.json").stat().st_mtime_ns
-        with _OPEN_LOCK:
-            if (folder, written) in _OPEN:
-                return _OPEN[folder, written]
-        meta = json.loads((folder / "meta.json").read_text())
-    except (OSError, ValueError):
+    except OSError:
         return None
-    if meta.get("versions") != _versions() or meta.get("model_id") != model_id:
+    with _OPEN_LOCK:
+        if (folder, written) in _OPEN:
+            return _OPEN[folder, written]
+    meta = _current_meta(folder, model_id)
+    if meta is None:
         return None
     if meta.get("unsupported"):
         log.debug("no text graph for %s: %s", model_id, meta["unsupported"])
@@ -225,11 +225,17 @@ def open_text_graph(settings: Settings, model_id: str) -> TextGraph | None:
 def has_text_graph(settings: Settings, model_id: str) -> bool:
     """Whether a text graph (or the marker that the model cannot have one) is written and
     current, so that :func:`write_text_graph` has nothing to do."""
+    return _current_meta(graph_dir(settings, model_id), model_id) is not None
+
+
+def _current_meta(folder: Path, model_id: str) -> dict[str, Any] | None:
+    """The folder's meta when it is this model's and of these versions; else None."""
     try:
-        meta = json.loads((graph_dir(settings, model_id) / "meta.json").read_text())
+        meta = json.loads((folder / "meta.json").read_text())
     except (OSError, ValueError):
-        return False
-    return meta.get("versions") == _versions() and meta.get("model_id") == model_id
+        return None
+    current = meta.get("versions") == _versions() and meta.get("model_id") == model_id
+    return meta if current else None
 
 
 def write_text_graph(encoder: ClipEncoder, settings: Settings) -> Path | None:
