@@ -92,6 +92,43 @@ def test_frames_are_scaled_to_the_configured_short_side(standard_video):
     assert full.image.shape == (180, 320, 3)
 
 
+def test_frames_at_gives_the_sampled_frames_decoding_on_between_near_times(
+    standard_video, monkeypatch
+):
+    # Thumbnails and a shot's frames for the VLM are read back with frames_at: each must be
+    # exactly the frame sampled at its time, whether reached by a seek or by decoding on.
+    from shotseek.pipeline import video
+
+    seeks = []
+    open_container = video._open_container
+
+    class Counting:  # the container, with its seeks counted
+        def __init__(self, path):
+            self._container = open_container(path)
+
+        def __getattr__(self, name):
+            return getattr(self._container, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._container.close()
+
+        def seek(self, *args, **kwargs):
+            seeks.append(args)
+            return self._container.seek(*args, **kwargs)
+
+    monkeypatch.setattr(video, "_open_container", Counting)
+    samples = list(sample_frames(standard_video.path, 2.0, short_side=0))
+    wanted = [s.time for s in samples[3::2]] + [samples[5].time, samples[0].time]
+    images = video.frames_at(standard_video.path, wanted, short_side=0)
+    sampled = {s.time: read_index(s.image) for s in samples}
+    assert [read_index(image) for image in images] == [sampled[t] for t in wanted]
+    # one group of pictures: once its length is learnt, the next times are decoded on to
+    assert len(seeks) <= 3 < len(set(wanted))
+
+
 def test_probe_reports_duration_size_and_rate(standard_video):
     info = probe(standard_video.path)
     assert info.duration == pytest.approx(standard_video.duration, abs=0.15)
