@@ -92,13 +92,25 @@ def test_frames_are_scaled_to_the_configured_short_side(standard_video):
     assert full.image.shape == (180, 320, 3)
 
 
+@pytest.mark.parametrize("kind", ["one GOP", "variable rate", "all-intra"])
 def test_frames_at_gives_the_sampled_frames_decoding_on_between_near_times(
-    standard_video, monkeypatch
+    kind, standard_video, footage_dir, monkeypatch
 ):
     # Thumbnails and a shot's frames for the VLM are read back with frames_at: each must be
     # exactly the frame sampled at its time, whether reached by a seek or by decoding on.
     from shotseek.pipeline import video
 
+    if kind == "one GOP":
+        path = standard_video.path
+    else:
+        times = vfr_times(8.0) if kind == "variable rate" else None
+        path = make_footage(
+            footage_dir / f"frames-at-{kind}.mp4",
+            [Scene("cyan", "star", 8.0, velocity=(0.05, 0.0))],
+            frame_times=times,
+            barcode=True,
+            keyint=1 if kind == "all-intra" else 0,
+        ).path
     seeks = []
     open_container = video._open_container
 
@@ -119,14 +131,16 @@ def test_frames_at_gives_the_sampled_frames_decoding_on_between_near_times(
             seeks.append(args)
             return self._container.seek(*args, **kwargs)
 
+    samples = list(sample_frames(path, 2.0, short_side=0))
     monkeypatch.setattr(video, "_open_container", Counting)
-    samples = list(sample_frames(standard_video.path, 2.0, short_side=0))
     wanted = [s.time for s in samples[3::2]] + [samples[5].time, samples[0].time]
-    images = video.frames_at(standard_video.path, wanted, short_side=0)
+    images = video.frames_at(path, wanted, short_side=0)
     sampled = {s.time: read_index(s.image) for s in samples}
     assert [read_index(image) for image in images] == [sampled[t] for t in wanted]
-    # one group of pictures: once its length is learnt, the next times are decoded on to
-    assert len(seeks) <= 3 < len(set(wanted))
+    if kind == "all-intra":  # every frame a keyframe: a seek costs one frame, always taken
+        assert len(seeks) == len(set(wanted))
+    else:  # one group of pictures: once its length is learnt, the next times are decoded on to
+        assert len(seeks) <= 3 < len(set(wanted))
 
 
 def test_probe_reports_duration_size_and_rate(standard_video):

@@ -148,8 +148,10 @@ def write_video(
     rotation: int = 0,
     faststart: bool = False,
     rate: int = 25,
+    keyint: int = 0,
 ) -> None:
-    """Encode (RGB frame, presentation time in seconds) pairs; times may be irregular."""
+    """Encode (RGB frame, presentation time in seconds) pairs; times may be irregular.
+    ``keyint`` > 0: a keyframe at least every that many frames (1: every frame, all-intra)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     options = {"movflags": "faststart"} if faststart else {}
     time_base = Fraction(1, 1000)
@@ -161,6 +163,8 @@ def write_video(
         stream.codec_context.time_base = time_base
         if codec == "libx264":
             stream.options = {"preset": "veryfast", "crf": "18"}
+            if keyint:
+                stream.options |= {"x264-params": f"keyint={keyint}:min-keyint=1"}
         if rotation:
             stream.set_display_rotation(rotation)
         if not frames:
@@ -190,6 +194,7 @@ def make_footage(
     faststart: bool = False,
     flashes: Sequence[float] = (),
     flash_s: float = 0.08,
+    keyint: int = 0,
 ) -> Footage:
     """Render ``scenes`` in ``order`` (indices; repeats make recurring scenes) and encode them.
 
@@ -243,7 +248,7 @@ def make_footage(
         if barcode:
             stamp_index(img, i)
         frames.append((img, ft))
-    write_video(path, frames, rotation=rotation, faststart=faststart)
+    write_video(path, frames, rotation=rotation, faststart=faststart, keyint=keyint)
     return Footage(
         path=path,
         width=width,
