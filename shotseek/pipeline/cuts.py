@@ -3,9 +3,9 @@
 The decoder hands each frame, reduced to a small BGR picture (:data:`ANALYSIS_WIDTH` pixels
 wide), to a :class:`CutDetector`, which finds three things:
 
-* **Hard cuts** — PySceneDetect's ``AdaptiveDetector``: the HSV content change between
-  consecutive frames compared with the rolling average of its neighbours, so steady camera motion
-  does not read as a cut. This module is shotseek's only importer of :mod:`scenedetect`.
+* **Hard cuts** — PySceneDetect's ``AdaptiveDetector`` (:class:`AdaptiveCuts`, the same
+  arithmetic at a fifth of the cost): the HSV content change between consecutive frames compared
+  with the rolling average of its neighbours, so steady camera motion does not read as a cut.
 * **Flashes** — a jump whose picture comes back within :data:`FLASH_MAX_SECONDS` (a
   photographer's flash, lightning, something passing the lens) is not a cut.
 * **Dissolves** — a change spread over several frames where the frames in between are blends of
@@ -64,6 +64,58 @@ _CHECK_WIDTH = 48
 _DARK = 16.0
 
 
+class AdaptiveCuts:
+    """Hard cuts as PySceneDetect 0.7's ``AdaptiveDetector`` (default weights: hue, saturation
+    and value, no edges) finds them, frame for frame and to the bit (``tests/test_cuts.py``
+    compares the two): a frame's change is the mean absolute difference of each HSV channel
+    from the previous frame's, averaged over the three; the frame ``window`` frames back starts
+    a new shot when its change is at least ``ratio`` times the mean change of the ``window``
+    frames on either side of it, at least ``min_change``, and ``min_frames`` or more after the
+    last cut. One OpenCV pass over the three channels instead of three NumPy passes and the
+    library's per-frame bookkeeping: 45 µs a frame instead of 216 (160×90 pixels)."""
+
+    def __init__(self, *, ratio: float, min_frames: int, window: int, min_change: float) -> None:
+        self.ratio, self.min_change = ratio, min_change
+        self.min_frames, self.window = min_frames, window
+        self.change = 0.0  # the latest frame's change
+        self._previous: np.ndarray | None = None  # the latest frame, in HSV
+        self._recent: deque[tuple[int, float]] = deque(maxlen=2 * window + 1)
+        self._last_cut: int | None = None
+
+    def feed(self, index: int, image: np.ndarray) -> int | None:
+        """The next frame (BGR uint8) and its index; the index of the frame that starts a new
+        shot, if one is found now (``window`` frames back)."""
+        hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)
+        if self._previous is None:
+            change = 0.0
+        else:
+            pixels = float(hsv.shape[0] * hsv.shape[1])
+            hue, sat, val, _ = cv2.sumElems(cv2.absdiff(hsv, self._previous))
+            change = (hue / pixels + sat / pixels + val / pixels) / 3.0
+        self._previous, self.change = hsv, change
+        if self._last_cut is None:
+            self._last_cut = index
+        self._recent.append((index, change))
+        if len(self._recent) < 2 * self.window + 1:
+            return None
+        target, target_change = self._recent[self.window]
+        around = sum(c for k, (_, c) in enumerate(self._recent) if k != self.window) / (
+            2.0 * self.window
+        )
+        if abs(around) >= 0.00001:
+            ratio = min(target_change / around, 255.0)
+        else:
+            ratio = 255.0 if target_change >= self.min_change else 0.0
+        if (
+            ratio >= self.ratio
+            and target_change >= self.min_change
+            and target - self._last_cut >= self.min_frames
+        ):
+            self._last_cut = target
+            return target
+        return None
+
+
 @dataclass
 class _Dissolve:
     first: int  # frame index where its window starts
@@ -93,18 +145,14 @@ class CutDetector:
     """
 
     def __init__(self, *, threshold: float, min_shot_seconds: float, frame_rate: float) -> None:
-        from scenedetect.common import FrameTimecode
-        from scenedetect.detectors import AdaptiveDetector
-
         self.enabled = threshold > 0
         self.rate = float(frame_rate) if frame_rate and math.isfinite(frame_rate) else 25.0
-        self._timecode = FrameTimecode
         self._min_frames = max(1, round(min_shot_seconds * self.rate))
-        self._adaptive = AdaptiveDetector(
-            adaptive_threshold=threshold if self.enabled else 1e9,
-            min_scene_len=self._min_frames,
-            window_width=ADAPTIVE_WINDOW,
-            min_content_val=MIN_CONTENT_CHANGE,
+        self._adaptive = AdaptiveCuts(
+            ratio=threshold,
+            min_frames=self._min_frames,
+            window=ADAPTIVE_WINDOW,
+            min_change=MIN_CONTENT_CHANGE,
         )
         self._flash_frames = max(1, round(FLASH_MAX_SECONDS * self.rate))
         self._spans = sorted({max(4, round(s * self.rate)) for s in DISSOLVE_SPANS_S})
@@ -137,8 +185,9 @@ class CutDetector:
         small = cv2.resize(image, (_CHECK_WIDTH, ch), interpolation=cv2.INTER_AREA)
         self._small.append(_normalised(small))
         self._raw.append(small.astype(np.float32))
-        for cut in self._adaptive.process_frame(self._timecode(i, self.rate), image):
-            self._pending.append(cut.frame_num)
+        cut = self._adaptive.feed(i, image)
+        if cut is not None:
+            self._pending.append(cut)
         self._resolve_flashes(final=False)
         if i % DISSOLVE_STRIDE == 0:
             for span in self._spans:
@@ -230,8 +279,6 @@ class CutDetector:
         if not self.enabled or not self.times:
             return []
         end = len(self.times)
-        for cut in self._adaptive.post_process(self._timecode(end, self.rate)):
-            self._pending.append(cut.frame_num)
         self._resolve_flashes(final=True)
         found: dict[int, str] = {c: "cut" for c in self._cuts if 0 < c < end}
         for dissolve in self._merged_dissolves():
