@@ -135,6 +135,32 @@ def test_hard_cuts_are_pyscenedetect_s_adaptive_detector_s_to_the_bit(motion, tm
             assert cuts or ratio == 5.0, (path.name, ratio)  # the comparison has cuts to compare
 
 
+def test_ten_bit_footage_has_its_cuts_and_samples_through_ffmpeg_s_scaler(tmp_path):
+    # 10-bit frames (HDR cameras, phones) are not read plane by plane: FFmpeg's scaler makes
+    # the cut detector's small copies and the samples, set up once per file.
+    import av
+
+    from shotseek.pipeline.video import sample_frames
+
+    scenes = [
+        Scene("red", "square", 2.0, background=90, velocity=(0.05, 0.0)),
+        Scene("blue", "star", 2.0, background=200),
+        Scene("green", "circle", 2.0, background=40),
+    ]
+    eight = make_footage(tmp_path / "8-bit.mp4", scenes, fps=25.0)
+    ten = make_footage(tmp_path / "10-bit.mp4", scenes, fps=25.0, pix_fmt="yuv420p10le")
+    with av.open(str(ten.path)) as container:
+        assert next(container.decode(video=0)).format.name == "yuv420p10le"
+    found = detect(ten.path)
+    assert [b.kind for b in found] == ["cut", "cut"]
+    for boundary, true_time in zip(found, true_boundaries(ten)):
+        assert abs(boundary.time - true_time) <= FRAME + 1e-6
+    pairs = zip(sample_frames(eight.path, 2.0), sample_frames(ten.path, 2.0), strict=True)
+    for a, b in pairs:
+        assert a.time == b.time and a.image.shape == b.image.shape
+        assert np.abs(a.image.astype(int) - b.image).mean() < 3
+
+
 def test_threshold_zero_turns_detection_off(motion):
     assert detect(motion.path, threshold=0.0) == []
 

@@ -22,6 +22,7 @@ import av
 import av.error
 import cv2
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from shotseek.pipeline.errors import VideoDecodeError, VideoOpenError
 from shotseek.pipeline.models import VideoInfo, format_timecode
@@ -123,9 +124,15 @@ def _output_size(
     return _scaled_size(w, h, short_side)
 
 
-def _to_rgb(frame: av.VideoFrame, size: tuple[int, int], rotation: int) -> np.ndarray:
-    """Colour-convert and scale in one step, then apply the display rotation."""
-    rgb = frame.to_ndarray(format="rgb24", width=size[0], height=size[1], interpolation="AREA")
+def _to_rgb(
+    frame: av.VideoFrame, size: tuple[int, int], rotation: int, reformatter: VideoReformatter
+) -> np.ndarray:
+    """Colour-convert and scale in one step, then apply the display rotation. One
+    ``reformatter`` for the frames of one stream keeps FFmpeg's scaler set up between them
+    (``frame.to_ndarray(width=…)`` builds a new one each time: twice the cost, same pixels)."""
+    rgb = reformatter.reformat(
+        frame, format="rgb24", width=size[0], height=size[1], interpolation="AREA"
+    ).to_ndarray()
     if rotation:
         rgb = np.ascontiguousarray(np.rot90(rgb, k=rotation // 90))
     return rgb
@@ -241,12 +248,15 @@ class FrameSampler:
             last_time = -1.0
             shown_for = nominal  # display duration of the latest frame
             emitted = 0
+            reformatter = VideoReformatter()  # for the samples
+            watch_reformatter = VideoReformatter()  # for the watcher's small copies
 
             def emit(frame: av.VideoFrame, t: float) -> SampledFrame:
                 nonlocal size, emitted
                 if size is None:
                     size = _output_size(frame, stream, self.short_side)
-                sample = SampledFrame(index=emitted, time=t, image=_to_rgb(frame, size, rotation))
+                image = _to_rgb(frame, size, rotation, reformatter)
+                sample = SampledFrame(index=emitted, time=t, image=image)
                 emitted += 1
                 return sample
 
@@ -272,7 +282,7 @@ class FrameSampler:
                         watch_size = watch_size or self.watcher.analysis_size(
                             frame.width, frame.height
                         )
-                        self.watcher.feed(t, _to_bgr_small(frame, watch_size))
+                        self.watcher.feed(t, _to_bgr_small(frame, watch_size, watch_reformatter))
                     if prev is not None and t > next_target + _EPS:
                         # prev is on screen at next_target (prev_time <= next_target < t).
                         if not prev_emitted:
@@ -337,18 +347,21 @@ def _plane(plane: av.video.plane.VideoPlane) -> np.ndarray:
     return rows[:, : plane.width]
 
 
-def _to_bgr_small(frame: av.VideoFrame, size: tuple[int, int]) -> np.ndarray:
+def _to_bgr_small(
+    frame: av.VideoFrame, size: tuple[int, int], reformatter: VideoReformatter
+) -> np.ndarray:
     """A cheap small BGR copy for the frame watcher: for planar 8-bit YUV, each plane is
     point-sampled to the small size and only those pixels are colour-converted (a fifth of the
-    cost of scaling the whole frame); other formats go through FFmpeg's scaler."""
+    cost of scaling the whole frame); other formats (10-bit, NV12, RGB) go through FFmpeg's
+    scaler, kept set up between frames by ``reformatter``."""
     if frame.format.name in _PLANAR_YUV:
         y, u, v = (
             cv2.resize(_plane(p), size, interpolation=cv2.INTER_NEAREST) for p in frame.planes
         )
         return cv2.cvtColor(cv2.merge((y, u, v)), cv2.COLOR_YUV2BGR)
-    return frame.to_ndarray(
-        format="bgr24", width=size[0], height=size[1], interpolation="FAST_BILINEAR"
-    )
+    return reformatter.reformat(
+        frame, format="bgr24", width=size[0], height=size[1], interpolation="FAST_BILINEAR"
+    ).to_ndarray()
 
 
 def frames_at(path: str | Path, times: list[float], *, short_side: int = 448) -> list[np.ndarray]:
@@ -371,6 +384,7 @@ def frames_at(path: str | Path, times: list[float], *, short_side: int = 448) ->
             start_pts = next((f.pts for f in container.decode(stream) if f.pts is not None), 0)
         size: tuple[int, int] | None = None
         gop = _GopLength()
+        reformatter = VideoReformatter()
         frames: Iterator[av.VideoFrame] | None = None  # decoding in progress
         at = -math.inf  # the time of the last frame decoded
         try:
@@ -386,7 +400,7 @@ def frames_at(path: str | Path, times: list[float], *, short_side: int = 448) ->
                     gop.decoded(at, frame.key_frame)
                     if at >= t - 1e-3:
                         size = size or _output_size(frame, stream, short_side)
-                        found[t] = _to_rgb(frame, size, info.rotation)
+                        found[t] = _to_rgb(frame, size, info.rotation, reformatter)
                         break
                 else:
                     frames = None  # the stream ended: the next time seeks

@@ -149,9 +149,11 @@ def write_video(
     faststart: bool = False,
     rate: int = 25,
     keyint: int = 0,
+    pix_fmt: str = "yuv420p",
 ) -> None:
     """Encode (RGB frame, presentation time in seconds) pairs; times may be irregular.
-    ``keyint`` > 0: a keyframe at least every that many frames (1: every frame, all-intra)."""
+    ``keyint`` > 0: a keyframe at least every that many frames (1: every frame, all-intra);
+    ``pix_fmt`` the coded pixel format (``yuv420p10le``: 10-bit, as HDR cameras record)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     options = {"movflags": "faststart"} if faststart else {}
     time_base = Fraction(1, 1000)
@@ -159,7 +161,7 @@ def write_video(
         stream = container.add_stream(codec, rate=rate)
         first = frames[0][0] if frames else np.zeros((16, 16, 3), np.uint8)
         stream.height, stream.width = first.shape[:2]
-        stream.pix_fmt = "yuv420p"
+        stream.pix_fmt = pix_fmt
         stream.codec_context.time_base = time_base
         if codec == "libx264":
             stream.options = {"preset": "veryfast", "crf": "18"}
@@ -195,6 +197,7 @@ def make_footage(
     flashes: Sequence[float] = (),
     flash_s: float = 0.08,
     keyint: int = 0,
+    pix_fmt: str = "yuv420p",
 ) -> Footage:
     """Render ``scenes`` in ``order`` (indices; repeats make recurring scenes) and encode them.
 
@@ -248,7 +251,9 @@ def make_footage(
         if barcode:
             stamp_index(img, i)
         frames.append((img, ft))
-    write_video(path, frames, rotation=rotation, faststart=faststart, keyint=keyint)
+    write_video(
+        path, frames, rotation=rotation, faststart=faststart, keyint=keyint, pix_fmt=pix_fmt
+    )
     return Footage(
         path=path,
         width=width,
