@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -21,7 +22,7 @@ from shotseek.pipeline.models import CameraBoundary, SearchQuery
 from shotseek.pipeline.search import search
 from shotseek.pipeline.segment import SegmentParams, analyse, camera_starts
 from shotseek.pipeline.store import ShotStore
-from shotseek.pipeline.video import FrameSampler, stream_end
+from shotseek.pipeline.video import FrameSampler, sample_frames, stream_end
 from tests.conftest import TINY_CLIP
 from tests.kit.footage import (
     BIKES_CUTS,
@@ -138,10 +139,6 @@ def test_hard_cuts_are_pyscenedetect_s_adaptive_detector_s_to_the_bit(motion, tm
 def test_ten_bit_footage_has_its_cuts_and_samples_through_ffmpeg_s_scaler(tmp_path):
     # 10-bit frames (HDR cameras, phones) are not read plane by plane: FFmpeg's scaler makes
     # the cut detector's small copies and the samples, set up once per file.
-    import av
-
-    from shotseek.pipeline.video import sample_frames
-
     scenes = [
         Scene("red", "square", 2.0, background=90, velocity=(0.05, 0.0)),
         Scene("blue", "star", 2.0, background=200),
