@@ -215,6 +215,19 @@ def test_random_bytes_are_not_a_video(tmp_path):
     _expect(path, VideoOpenError, "not a video")
 
 
+def test_a_tag_that_is_not_text_does_not_stop_a_video_from_opening(tmp_path):
+    # Cameras and editors write binary tags (artwork, vendor data) that are not UTF-8: the file
+    # is still a video, with PyAV 18 (the lockfile's on Python 3.11) and 19 (on 3.12+) alike.
+    path = tmp_path / "binary-tag.mp4"
+    frames = [(np.full((64, 64, 3), 30 * i, np.uint8), i / 10) for i in range(8)]
+    write_video(path, frames, metadata={"title": "TITLE-TO-BREAK"})
+    data = path.read_bytes()
+    at = data.index(b"TITLE-TO-BREAK")
+    path.write_bytes(data[:at] + b"\xff\xfe\xfd" + data[at + 3 :])
+    assert probe(path).width == 64
+    assert [s.time for s in sample_frames(path, 2.0)] == [0.0, 0.5]
+
+
 def test_audio_only_file_has_no_video_stream(tmp_path):
     path = tmp_path / "tone.wav"
     write_audio_only(path)

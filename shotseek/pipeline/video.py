@@ -30,6 +30,10 @@ from shotseek.pipeline.models import VideoInfo, format_timecode
 log = logging.getLogger(__name__)
 
 _EPS = 1e-6
+#: How files are opened: PyAV before 19 decodes container metadata as strict UTF-8 unless told
+#: to drop bad bytes (a file with a binary tag would not open); 19 (the lockfile's on Python
+#: 3.12+) escapes such bytes itself and no longer takes the option.
+_OPEN_OPTIONS = {"metadata_errors": "ignore"} if int(av.__version__.split(".")[0]) < 19 else {}
 #: Decoding may stop this much before the header's duration without the file being truncated
 #: (last-frame duration, audio longer than video); it is at least two frame intervals.
 TRUNCATION_TOLERANCE_S = 1.0
@@ -57,7 +61,7 @@ def _open_container(path: Path) -> av.container.InputContainer:
     if path.stat().st_size == 0:
         raise VideoOpenError(path, "is empty (0 bytes); the copy or download did not finish")
     try:
-        return av.open(str(path), mode="r", metadata_errors="ignore")
+        return av.open(str(path), mode="r", **_OPEN_OPTIONS)
     except PermissionError as exc:
         raise VideoOpenError(path, "cannot be read: permission denied") from exc
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:

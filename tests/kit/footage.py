@@ -150,14 +150,17 @@ def write_video(
     rate: int = 25,
     keyint: int = 0,
     pix_fmt: str = "yuv420p",
+    metadata: dict[str, str] | None = None,
 ) -> None:
     """Encode (RGB frame, presentation time in seconds) pairs; times may be irregular.
     ``keyint`` > 0: a keyframe at least every that many frames (1: every frame, all-intra);
-    ``pix_fmt`` the coded pixel format (``yuv420p10le``: 10-bit, as HDR cameras record)."""
+    ``pix_fmt`` the coded pixel format (``yuv420p10le``: 10-bit, as HDR cameras record);
+    ``metadata`` the container's tags."""
     path.parent.mkdir(parents=True, exist_ok=True)
     options = {"movflags": "faststart"} if faststart else {}
     time_base = Fraction(1, 1000)
     with av.open(str(path), mode="w", options=options) as container:
+        container.metadata.update(metadata or {})
         stream = container.add_stream(codec, rate=rate)
         first = frames[0][0] if frames else np.zeros((16, 16, 3), np.uint8)
         stream.height, stream.width = first.shape[:2]
