@@ -5,10 +5,10 @@
 #     bash bench/gpu_wheels.sh        # the packages that machine lacks, into .whl/ (~55 MB)
 #
 # then run(command="bash bench/gpu_run.sh", carry=[".whl"], timeout_s=540). It generates
-# MINUTES (3) of 1080p H.264 there and runs bench_index with MODEL (ViT-L-14, random weights,
-# bf16) on CUDA: the encoder alone before and after, the pipeline with its busy time per stage,
-# and the decoding side alone (what one file cannot be indexed faster than). The output also
-# lands in $OUT/bench_index_gpu.txt.
+# MINUTES (2) of 1080p H.264 there (a few minutes of Python rendering) and runs bench_index with
+# MODEL (ViT-L-14, random weights, bf16) on CUDA: the encoder alone before and after, the
+# pipeline with its busy time per stage, and the decoding side alone (what one file cannot be
+# indexed faster than). The output also lands in $OUT/bench_index_gpu.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp}/bench_index_gpu.txt
@@ -24,5 +24,5 @@ export PYTHONUNBUFFERED=1
     python3 -c "import torch, av; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'av', av.__version__)"
 } 2>&1 | tee "$out"
 python3 -m bench.bench_index --model "${MODEL:-ViT-L-14}" --device "${DEVICE:-cuda}" \
-    --height "${HEIGHT:-1080}" --minutes "${MINUTES:-3}" --kinds ordinary --skip-naive \
+    --height "${HEIGHT:-1080}" --minutes "${MINUTES:-2}" --kinds ordinary --skip-naive \
     --ceiling-batches "${CEILING_BATCHES:-8}" 2>&1 | tee -a "$out"
