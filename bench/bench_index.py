@@ -15,9 +15,9 @@ memory is its own, with random weights (``none``: as fast as real weights):
 - **no overlap** (``--overlap``): the same with decoding on the model's thread, as before the
   stages overlapped;
 - **decode only**: the pipeline's decoding side alone (decode, conversions, cut detection,
-  still check; no model): with the ceiling, the bound of decoding then encoding on the same
-  cores (the CPU case, where the two take turns), and of the two overlapped (a GPU: one file
-  cannot be indexed faster than it is decoded);
+  still check, thumbnails kept; no model): with the ceiling, the bound of decoding then
+  encoding on the same cores (the CPU case, where the two take turns), and of the two
+  overlapped (a GPU: one file cannot be indexed faster than it is decoded);
 - **naive**: OpenCV reads every frame, one sample per 1/fps by frame number, open_clip's
   preprocessing, one image per model call: the baseline of a first attempt.
 
@@ -146,17 +146,18 @@ def encoder_only(args: dict) -> dict:
 
 
 def pipeline(args: dict, still: float | None, overlap: bool = True) -> dict:
-    from shotseek.pipeline import cuts, encoder, index, stills, video
+    from shotseek.pipeline import cuts, encoder, index, stills, thumbnails, video
     from shotseek.pipeline.encoder import get_encoder
     from shotseek.pipeline.store import ShotStore
 
     if not overlap:
         index.prefetch = lambda items, depth: iter(items)
     busy: dict[str, float] = defaultdict(float)
-    _timed(video, "_to_rgb", busy, "convert samples")
+    _timed(video, "_to_rgb", busy, "convert samples (+ thumbnails)")
     _timed(video, "_to_bgr_small", busy, "convert for cuts")
     _timed(cuts.CutDetector, "feed", busy, "cut detection")
     _timed(stills.StillFilter, "is_still", busy, "still check")
+    _timed(thumbnails.KeptThumbnails, "add", busy, "keep thumbnails (JPEG, write)")
     _timed(encoder.ClipEncoder, "_prepare", busy, "preprocess")
     _timed(encoder.ClipEncoder, "_image_batch", busy, "encode")
     calls = []
@@ -207,7 +208,7 @@ def pipeline(args: dict, still: float | None, overlap: bool = True) -> dict:
 
 def decode_only(args: dict) -> dict:
     """The decoding side of a pipeline run alone (decode, conversions, cut detection, still
-    check; no model): with the ceiling it bounds what 2 serial stages can reach."""
+    check, thumbnails kept; no model): with the ceiling it bounds what 2 serial stages can reach."""
     from shotseek.pipeline.encoder import get_encoder
     from shotseek.pipeline.index import Sampling, sample_side
     from shotseek.pipeline.video import probe
@@ -216,10 +217,11 @@ def decode_only(args: dict) -> dict:
     side = sample_side(settings, get_encoder(settings))
     path = Path(args["video"])
     t0 = time.perf_counter()
-    sampling = Sampling(path, probe(path), settings, side)
+    sampling = Sampling(path, probe(path), settings, side, keep_thumbnails=True)
     embedded = sum(1 for _ in sampling.images())
     sampled = sampling.finish()
     wall = time.perf_counter() - t0
+    sampling.kept.close()
     return {
         "wall": wall,
         "duration": sampled.end_time,

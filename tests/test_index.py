@@ -340,8 +340,6 @@ def test_thumbnails_show_the_shot(plain_video, settings, store, tiny_encoder):
 
 
 def test_thumbnails_read_by_several_readers_keep_their_order(plain_video, settings, monkeypatch):
-    from PIL import Image
-
     from shotseek.pipeline import thumbnails
     from shotseek.pipeline.video import frames_at
 
@@ -349,17 +347,94 @@ def test_thumbnails_read_by_several_readers_keep_their_order(plain_video, settin
     times = [0.5, 7.0, 13.0, 19.0, 24.0, 29.0, 31.0]  # one per scene, colours differ
     paths = thumbnails.write_thumbnails(settings, plain_video.path, "v", "run", times)
     singles = [
-        frames_at(plain_video.path, [t], short_side=settings.thumbnail_width)[0] for t in times
+        frames_at(plain_video.path, [t], thumbnail_width=settings.thumbnail_width)[0] for t in times
+    ]
+    assert [Path(p).read_bytes() for p in paths] == [thumbnails.jpeg(f) for f in singles]
+
+
+def _shots(store, settings, name):
+    return [shot for scene in video_structure(store, settings, name).scenes for shot in scene.shots]
+
+
+def test_keyframe_thumbnails_kept_while_decoding_are_the_frames_read_back(
+    footage_dir, settings, store, tiny_encoder, monkeypatch
+):
+    # x264 puts a keyframe at each cut and few others: a shot's keyframe over a second after
+    # one comes from the decoding pass, not from a second decoding.
+    from shotseek.pipeline import thumbnails
+
+    footage = standard_footage(footage_dir / "kept-thumbnails.mp4")
+    read_back: list[float] = []
+    frames_at = thumbnails.frames_at
+
+    def counted(path, times, **kwargs):
+        read_back.extend(times)
+        return frames_at(path, times, **kwargs)
+
+    monkeypatch.setattr(thumbnails, "frames_at", counted)
+    _index(footage.path, settings, store, tiny_encoder)
+    shots = _shots(store, settings, "kept-thumbnails.mp4")
+    assert len(read_back) < len(shots)
+    fresh = thumbnails.write_thumbnails(
+        settings, footage.path, "v", "fresh", [shot.keyframe_time for shot in shots]
+    )
+    assert [Path(shot.thumbnail).read_bytes() for shot in shots] == [
+        Path(path).read_bytes() for path in fresh
     ]
 
-    def distance(path, frame):
-        thumb = Image.open(path).convert("RGB")
-        want = Image.fromarray(frame).resize(thumb.size)
-        return np.abs(np.asarray(thumb, float) - np.asarray(want, float)).mean()
 
-    for i, path in enumerate(paths):
-        own = distance(path, singles[i])
-        assert all(own < distance(path, other) for j, other in enumerate(singles) if j != i)
+def test_a_disk_that_refuses_kept_thumbnails_only_sends_them_back_to_the_video(
+    plain_video, settings, store, tiny_encoder, monkeypatch, caplog
+):
+    import tempfile
+
+    from shotseek.pipeline import thumbnails
+
+    make_file = tempfile.TemporaryFile
+    writes = []
+
+    class FillingUp:  # takes three thumbnails, then part of a fourth: the disk is full
+        def __init__(self, **kwargs):
+            self._file = make_file(**kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self._file, name)
+
+        def write(self, data):
+            writes.append(len(data))
+            return self._file.write(data if len(writes) < 4 else data[:10])
+
+    monkeypatch.setattr(thumbnails.tempfile, "TemporaryFile", FillingUp)
+    outcome = _index(plain_video.path, settings, store, tiny_encoder)
+    assert outcome.status == "indexed"
+    assert "the disk took part of a thumbnail" in caplog.text
+    assert len(writes) == 4  # the first refusal stops the keeping
+    shots = _shots(store, settings, plain_video.path.name)
+    fresh = thumbnails.write_thumbnails(
+        settings, plain_video.path, "v", "fresh", [shot.keyframe_time for shot in shots]
+    )
+    assert [Path(shot.thumbnail).read_bytes() for shot in shots] == [
+        Path(path).read_bytes() for path in fresh
+    ]
+
+
+def test_a_file_that_fails_while_decoding_leaves_no_kept_thumbnails_open(
+    footage_dir, settings, store, tiny_encoder
+):
+    import psutil
+
+    broken = make_footage(
+        footage_dir / "broken-kept.mp4", [Scene("cyan", "star", 8.0)], faststart=True
+    )
+    data = broken.path.read_bytes()
+    broken.path.write_bytes(data[: len(data) * 2 // 3])
+    process = psutil.Process()
+    before = process.num_fds()
+    with pytest.raises(VideoOpenError) as caught:
+        _index(broken.path, settings, store, tiny_encoder)
+    assert "truncated" in str(caught.value) or "corrupt" in str(caught.value)
+    assert process.num_fds() == before  # closed, not left to the traceback's collection
+    assert not any((settings.data_dir / "thumbnails").rglob("*.jpg"))
 
 
 def test_prefetch_keeps_order_raises_where_it_failed_and_stops_with_its_consumer():

@@ -143,6 +143,42 @@ def test_frames_at_gives_the_sampled_frames_decoding_on_between_near_times(
         assert len(seeks) <= 3 < len(set(wanted))
 
 
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_samples_far_from_a_keyframe_bring_the_thumbnail_frames_at_reads_back(
+    footage_dir, rotation
+):
+    # Indexing keeps these for the shots' keyframes instead of decoding them again: each must
+    # be exactly what reading the frame back gives, at most the thumbnail width as displayed.
+    import av
+
+    from shotseek.pipeline.config import THUMBNAIL_IN_PASS_AFTER_KEY_S
+    from shotseek.pipeline.video import FrameSampler, frames_at
+
+    path = make_footage(
+        footage_dir / f"kept-thumbnails-{rotation}.mp4",
+        [Scene("cyan", "star", 7.0, velocity=(0.05, 0.0))],
+        keyint=25,  # at 10 fps: a keyframe every 2.5 s
+        rotation=rotation,
+    ).path
+    with av.open(str(path)) as container:
+        keys = [float(f.time) for f in container.decode(video=0) if f.key_frame]
+    assert len(keys) >= 3
+    samples = list(FrameSampler(path, 2.0, short_side=90, thumbnail_width=100))
+    kept = [s for s in samples if s.thumbnail is not None]
+    for sample in samples:
+        after_key = sample.time - max(k for k in keys if k <= sample.time + 1e-6)
+        assert (sample.thumbnail is not None) == (after_key >= THUMBNAIL_IN_PASS_AFTER_KEY_S)
+    assert 0 < len(kept) < len(samples)
+    read_back = frames_at(path, [s.time for s in kept], thumbnail_width=100)
+    for sample, image in zip(kept, read_back):
+        thumbnail = sample.thumbnail()
+        assert np.array_equal(thumbnail, image)
+        assert thumbnail.shape[1] == 100  # displayed width; the height keeps the aspect
+        tall = rotation == 90
+        assert thumbnail.shape[0] == (178 if tall else 56)
+    assert all(s.thumbnail is None for s in FrameSampler(path, 2.0, short_side=90))
+
+
 def test_probe_reports_duration_size_and_rate(standard_video):
     info = probe(standard_video.path)
     assert info.duration == pytest.approx(standard_video.duration, abs=0.15)

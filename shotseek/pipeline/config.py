@@ -91,6 +91,12 @@ STILL_THRESHOLD = 0.5
 STILL_THRESHOLD_MAX = 8.0
 #: Shot thumbnails are read back from the video by at most this many readers at once.
 THUMBNAIL_READERS = 4
+#: Indexing keeps a thumbnail of each embedded sample at least this long after the keyframe
+#: before it (in a temporary file), for the shots' keyframes: reading one back later costs a
+#: seek and at least this long decoded (≥ 25 frames at 25 fps, ~20 ms at 720p), keeping one
+#: costs ~1.7 ms, and about one sample in ten becomes a keyframe. Samples nearer a keyframe
+#: (short-GOP and all-intra footage: all of them) are read back if they become one.
+THUMBNAIL_IN_PASS_AFTER_KEY_S = 1.0
 #: Indexing decodes this many encoder batches ahead of the model, on a thread of its own.
 PREFETCH_BATCHES = 2
 #: Encoder batches: ``batch_size`` 0 (AUTO_BATCH) means CPU_BATCH on a CPU, and on a GPU the

@@ -156,6 +156,7 @@ class Embedded:
     times: np.ndarray  # N sample times (seconds, presentation times of real frames)
     end_time: float  # where the stream ends
     cuts: list[CameraBoundary]  # camera boundaries found on every decoded frame
+    kept: thumbnails.KeptThumbnails | None = None  # samples' thumbnails from the decoding pass
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,12 @@ class Sampled:
     cuts: list[CameraBoundary]
     extra_times: list[float]  # middle frames of camera shots that hold no sample
 
-    def embedded(self, vectors: np.ndarray, extra_vectors: np.ndarray | None) -> Embedded:
+    def embedded(
+        self,
+        vectors: np.ndarray,
+        extra_vectors: np.ndarray | None,
+        kept: thumbnails.KeptThumbnails | None = None,
+    ) -> Embedded:
         """The video's vectors in time order, from the embedded samples' and extra frames'."""
         vectors, times = vectors[self.source], self.times
         if self.extra_times and extra_vectors is not None:
@@ -176,16 +182,28 @@ class Sampled:
             times = np.concatenate([times, self.extra_times])
             order = np.argsort(times, kind="stable")
             vectors, times = vectors[order], times[order]
-        return Embedded(vectors, times, self.end_time, self.cuts)
+        return Embedded(vectors, times, self.end_time, self.cuts, kept)
 
 
 class Sampling:
     """The decoding side of indexing one video: :meth:`images` yields the samples to embed
     (still pictures left out) while every decoded frame goes past the cut detector; then
     :meth:`finish` says where each sample's vector comes from and which camera shots hold no
-    sample, whose middle frames :meth:`extra_images` decodes."""
+    sample, whose middle frames :meth:`extra_images` decodes.
 
-    def __init__(self, path: Path, info: VideoInfo, settings: Settings, side: int) -> None:
+    With ``keep_thumbnails``, the embedded samples far from a keyframe also leave a thumbnail
+    in :attr:`kept` (see :class:`~shotseek.pipeline.thumbnails.KeptThumbnails`): whoever
+    takes them closes it."""
+
+    def __init__(
+        self,
+        path: Path,
+        info: VideoInfo,
+        settings: Settings,
+        side: int,
+        *,
+        keep_thumbnails: bool = False,
+    ) -> None:
         self.path, self.side = path, side
         self.detector = CutDetector(
             threshold=settings.cut_threshold,
@@ -198,7 +216,9 @@ class Sampling:
             short_side=side,
             threads=settings.decode_threads,
             watcher=self.detector if self.detector.enabled else None,
+            thumbnail_width=settings.thumbnail_width if keep_thumbnails else 0,
         )
+        self.kept = thumbnails.KeptThumbnails(settings) if keep_thumbnails else None
         self.stills = StillFilter(settings.still_threshold)
         self.times: list[float] = []
         self.source: list[int] = []
@@ -212,6 +232,8 @@ class Sampling:
                 continue
             embedded += 1
             self.source.append(embedded)
+            if self.kept is not None and frame.thumbnail is not None:
+                self.kept.add(frame.time, frame.thumbnail())
             yield frame.image
 
     def finish(self) -> Sampled:
@@ -246,23 +268,31 @@ def embed_frames(
 ) -> Embedded:
     """Sample the video and embed the samples, streaming, while every decoded frame goes past
     the cut detector; then embed the middle frame of each camera shot no sample fell in."""
-    sampling = Sampling(path, info, settings, sample_side(settings, encoder))
+    sampling = Sampling(path, info, settings, sample_side(settings, encoder), keep_thumbnails=True)
     batches = []
     report("sample", 0.0, 0)
-    # Decoding, cut detection and the still check run on their own thread, a couple of batches
-    # ahead, while this one runs the model (memory stays bounded) — where a core is free for
-    # them: on 2 cores with the model on both, the extra thread made indexing 8 % slower.
-    samples = sampling.images()
-    if not encoder.takes_every_core:
-        samples = prefetch(samples, PREFETCH_BATCHES * encoder.batch_size)
-    for batch in encoder.iter_image_batches(samples):
-        batches.append(batch)
-        report("sample", sampling.times[-1], len(sampling.times))
-    sampled = sampling.finish()
-    extra = sampling.extra_images(sampled)
-    return sampled.embedded(
-        np.concatenate(batches), encoder.encode_images(extra) if extra else None
-    )
+    try:
+        # Decoding, cut detection and the still check run on their own thread, a couple of
+        # batches ahead, while this one runs the model (memory stays bounded) — where a core is
+        # free for them: on 2 cores with the model on both, the extra thread made indexing 8 %
+        # slower.
+        samples = sampling.images()
+        if not encoder.takes_every_core:
+            samples = prefetch(samples, PREFETCH_BATCHES * encoder.batch_size)
+        for batch in encoder.iter_image_batches(samples):
+            batches.append(batch)
+            report("sample", sampling.times[-1], len(sampling.times))
+        sampled = sampling.finish()
+        extra = sampling.extra_images(sampled)
+        return sampled.embedded(
+            np.concatenate(batches),
+            encoder.encode_images(extra) if extra else None,
+            sampling.kept,
+        )
+    except BaseException:
+        if sampling.kept is not None:
+            sampling.kept.close()
+        raise
 
 
 class _Failed:
@@ -440,6 +470,7 @@ def store_video(
             video_id,
             run_id,
             [float(frame_times[s.keyframe]) for s in structure.shots],
+            embedded.kept,
         )
         shots = to_shots(
             structure,
@@ -514,7 +545,11 @@ def index_video(
         return planned
     plan, encoder = planned
     embedded = embed_frames(plan.path, plan.info, settings, encoder, report)
-    return store_video(plan, embedded, settings, store, encoder, report=report, started=started)
+    try:
+        return store_video(plan, embedded, settings, store, encoder, report=report, started=started)
+    finally:
+        if embedded.kept is not None:
+            embedded.kept.close()
 
 
 def failed_outcome(

@@ -6,9 +6,12 @@ path is served only when its real location lies under the data directory's thumb
 
 from __future__ import annotations
 
+import errno
 import io
+import logging
 import os
 import shutil
+import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +22,8 @@ from PIL import Image, ImageDraw
 from shotseek.pipeline.config import THUMBNAIL_READERS, Settings
 from shotseek.pipeline.video import frames_at
 
+log = logging.getLogger(__name__)
+
 
 def thumbnails_root(settings: Settings) -> Path:
     return settings.data_dir / "thumbnails"
@@ -28,35 +33,90 @@ def thumbnails_dir(settings: Settings, video_id: str) -> Path:
     return thumbnails_root(settings) / video_id
 
 
-def _save(image: np.ndarray, target: Path, width: int) -> None:
-    pil = Image.fromarray(image)
-    if pil.width > width:
-        pil = pil.resize((width, max(1, round(pil.height * width / pil.width))), Image.LANCZOS)
-    pil.save(target, format="JPEG", quality=85)
+def jpeg(image: np.ndarray) -> bytes:
+    """A thumbnail's file content (the image is already at its size)."""
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
+
+
+class KeptThumbnails:
+    """Thumbnails of a video's samples made during its one decoding pass, for the shots'
+    keyframes among them, so those need not be decoded again. They wait in a temporary file
+    under the thumbnail folder (nameless: the system removes it when it is closed or the process
+    dies), so memory stays flat however long the video. If the disk refuses them, the rest are
+    read back from the video like any other keyframe."""
+
+    def __init__(self, settings: Settings) -> None:
+        root = thumbnails_root(settings)
+        root.mkdir(parents=True, exist_ok=True)
+        self._file = tempfile.TemporaryFile(dir=root, buffering=0)  # a refusal shows at once
+        self._at: dict[float, tuple[int, int]] = {}  # time → (offset, length)
+        self._end = 0
+        self._refused = False
+
+    def add(self, time: float, image: np.ndarray) -> None:
+        if self._refused:
+            return
+        data = jpeg(image)
+        try:
+            self._file.seek(self._end)
+            if self._file.write(data) != len(data):
+                raise OSError(errno.ENOSPC, "the disk took part of a thumbnail")
+        except OSError as exc:
+            log.warning("thumbnails will be read back from the video: %s", exc)
+            self._refused = True
+            return
+        self._at[time] = (self._end, len(data))
+        self._end += len(data)
+
+    def get(self, time: float) -> bytes | None:
+        """The thumbnail kept for ``time``, or None (not kept, or it cannot be read)."""
+        if time not in self._at:
+            return None
+        offset, length = self._at[time]
+        try:
+            self._file.seek(offset)
+            data = self._file.read(length)
+        except OSError as exc:
+            log.warning("a thumbnail will be read back from the video: %s", exc)
+            return None
+        return data if len(data) == length else None
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def write_thumbnails(
-    settings: Settings, video: Path, video_id: str, run_id: str, times: Sequence[float]
+    settings: Settings,
+    video: Path,
+    video_id: str,
+    run_id: str,
+    times: Sequence[float],
+    kept: KeptThumbnails | None = None,
 ) -> list[str]:
-    """One JPEG per time (a shot's keyframe), decoded again from the video; their paths."""
+    """One JPEG per time (a shot's keyframe): one ``kept`` during the decoding pass, else
+    decoded again from the video; their paths."""
     run_dir = thumbnails_dir(settings, video_id) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    # Each keyframe costs a seek and the decoding of its GOP: several readers share them out
-    # (10 min of 720p, 100 keyframes, 2 cores: 10.0 s with one reader, 7.1 s with two).
-    # Frames are decoded at the thumbnail's width as shorter side: enough for any aspect.
     times = list(times)
-    readers = max(1, min(THUMBNAIL_READERS, os.cpu_count() or 1, len(times)))
-    step = max(1, -(-len(times) // readers))
-    chunks = [times[k : k + step] for k in range(0, len(times), step)]
+    found = {t: data for t in times if kept is not None and (data := kept.get(t)) is not None}
+    missing = sorted({t for t in times if t not in found})
+    # Each keyframe read back costs a seek and the decoding of its GOP: several readers share
+    # them out (10 min of 720p, 100 keyframes, 2 cores: 10.0 s with one reader, 7.1 s with two).
+    readers = max(1, min(THUMBNAIL_READERS, os.cpu_count() or 1, len(missing)))
+    step = max(1, -(-len(missing) // readers))
+    chunks = [missing[k : k + step] for k in range(0, len(missing), step)]
     with ThreadPoolExecutor(max_workers=readers) as pool:
         parts = pool.map(
-            lambda chunk: frames_at(video, chunk, short_side=settings.thumbnail_width), chunks
+            lambda chunk: frames_at(video, chunk, thumbnail_width=settings.thumbnail_width),
+            chunks,
         )
-        images = [image for part in parts for image in part]
-    for i, image in enumerate(images):
+        found |= {t: jpeg(image) for t, image in zip(missing, (i for p in parts for i in p))}
+    paths = []
+    for i, t in enumerate(times):
         target = run_dir / f"{i:05d}.jpg"
-        _save(image, target, settings.thumbnail_width)
+        target.write_bytes(found[t])
         paths.append(str(target))
     return paths
 

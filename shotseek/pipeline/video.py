@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +25,7 @@ import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from shotseek.pipeline.config import THUMBNAIL_IN_PASS_AFTER_KEY_S
 from shotseek.pipeline.errors import VideoDecodeError, VideoOpenError
 from shotseek.pipeline.models import VideoInfo, format_timecode
 
@@ -49,6 +51,10 @@ class SampledFrame:
     """Seconds from the first presented frame, from the frame's own presentation timestamp."""
     image: np.ndarray
     """H × W × 3 uint8 RGB."""
+    thumbnail: Callable[[], np.ndarray] | None = None
+    """With ``thumbnail_width``: the frame as a thumbnail (RGB, at most that wide as displayed),
+    converted when called — only for a sample at least :data:`THUMBNAIL_IN_PASS_AFTER_KEY_S`
+    after the keyframe before it, which would cost the most to decode again."""
 
 
 def _open_container(path: Path) -> av.container.InputContainer:
@@ -126,6 +132,19 @@ def _output_size(
 ) -> tuple[int, int]:
     w, h = _display_size(frame.width, frame.height, stream.sample_aspect_ratio)
     return _scaled_size(w, h, short_side)
+
+
+def _thumbnail_size(
+    frame: av.VideoFrame, stream: av.video.VideoStream, rotation: int, width: int
+) -> tuple[int, int]:
+    """The size to convert a frame to so that, displayed (rotation applied), it is at most
+    ``width`` wide; never larger than it is."""
+    w, h = _display_size(frame.width, frame.height, stream.sample_aspect_ratio)
+    shown = h if rotation % 180 else w
+    if shown <= width:
+        return w, h
+    scale = width / shown
+    return max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
 
 
 def _to_rgb(
@@ -206,9 +225,10 @@ class FrameSampler:
     their shorter side is at most ``short_side`` pixels (0: no scaling).
 
     Every decoded frame (the decoder decodes them all to reach the samples) is also handed,
-    reduced, to ``watcher`` when one is given. Once iteration is over, :attr:`end_time` holds
-    where the stream ends: the last frame's presentation time plus its display duration, never
-    past the header's duration.
+    reduced, to ``watcher`` when one is given; with ``thumbnail_width``, samples far from a
+    keyframe can also be had as thumbnails (:attr:`SampledFrame.thumbnail`). Once iteration is
+    over, :attr:`end_time` holds where the stream ends: the last frame's presentation time plus
+    its display duration, never past the header's duration.
 
     Iterating raises :class:`VideoOpenError` before yielding anything when the file is unusable,
     and :class:`VideoDecodeError` when the data turns out truncated or corrupt part-way through.
@@ -222,11 +242,12 @@ class FrameSampler:
         short_side: int = 448,
         threads: int = 0,
         watcher: FrameWatcher | None = None,
+        thumbnail_width: int = 0,
     ) -> None:
         if not (fps > 0 and math.isfinite(fps)):
             raise ValueError(f"fps must be a positive number, not {fps}")
         self.path, self.fps, self.short_side, self.threads = Path(path), fps, short_side, threads
-        self.watcher = watcher
+        self.watcher, self.thumbnail_width = watcher, thumbnail_width
         self.end_time: float | None = None
 
     def __iter__(self) -> Iterator[SampledFrame]:
@@ -254,13 +275,23 @@ class FrameSampler:
             emitted = 0
             reformatter = VideoReformatter()  # for the samples
             watch_reformatter = VideoReformatter()  # for the watcher's small copies
+            thumb_reformatter = VideoReformatter()  # for thumbnails
+            thumb_size: tuple[int, int] | None = None
+            key_time = 0.0  # the latest keyframe's time
+            prev_key_time = 0.0  # the time of the keyframe before prev
 
-            def emit(frame: av.VideoFrame, t: float) -> SampledFrame:
-                nonlocal size, emitted
+            def emit(frame: av.VideoFrame, t: float, after_key: float) -> SampledFrame:
+                nonlocal size, thumb_size, emitted
                 if size is None:
                     size = _output_size(frame, stream, self.short_side)
                 image = _to_rgb(frame, size, rotation, reformatter)
-                sample = SampledFrame(index=emitted, time=t, image=image)
+                thumbnail = None
+                if self.thumbnail_width and after_key >= THUMBNAIL_IN_PASS_AFTER_KEY_S - _EPS:
+                    thumb_size = thumb_size or _thumbnail_size(
+                        frame, stream, rotation, self.thumbnail_width
+                    )
+                    thumbnail = partial(_to_rgb, frame, thumb_size, rotation, thumb_reformatter)
+                sample = SampledFrame(index=emitted, time=t, image=image, thumbnail=thumbnail)
                 emitted += 1
                 return sample
 
@@ -282,6 +313,8 @@ class FrameSampler:
                         if frame.duration and time_base is not None:
                             shown_for = float(frame.duration * time_base)
                     last_time = max(last_time, t)
+                    if frame.key_frame:
+                        key_time = t
                     if self.watcher is not None:
                         watch_size = watch_size or self.watcher.analysis_size(
                             frame.width, frame.height
@@ -290,12 +323,13 @@ class FrameSampler:
                     if prev is not None and t > next_target + _EPS:
                         # prev is on screen at next_target (prev_time <= next_target < t).
                         if not prev_emitted:
-                            yield emit(prev, prev_time)
+                            yield emit(prev, prev_time, prev_time - prev_key_time)
                         k = max(k + 1, math.ceil((t - _EPS) / interval))
                         next_target = k * interval
                         prev_emitted = True
                     if prev is None or t > prev_time or prev_emitted:
                         prev, prev_time, prev_emitted = frame, t, False
+                        prev_key_time = key_time
             except av.error.FFmpegError as exc:
                 reached = format_timecode(max(last_time, 0.0))
                 raise VideoDecodeError(
@@ -307,7 +341,7 @@ class FrameSampler:
             if not prev_emitted and next_target < prev_time + nominal - _EPS:
                 # The last frame stays on screen for about one frame interval: it is sampled when
                 # the next target time falls within that interval.
-                yield emit(prev, prev_time)
+                yield emit(prev, prev_time, prev_time - prev_key_time)
 
             end = last_time + nominal
             tolerance = max(TRUNCATION_TOLERANCE_S, 2 * nominal)
@@ -368,8 +402,12 @@ def _to_bgr_small(
     ).to_ndarray()
 
 
-def frames_at(path: str | Path, times: list[float], *, short_side: int = 448) -> list[np.ndarray]:
-    """The frames presented at ``times`` (times reported by :func:`sample_frames`), in order.
+def frames_at(
+    path: str | Path, times: list[float], *, short_side: int = 448, thumbnail_width: int = 0
+) -> list[np.ndarray]:
+    """The frames presented at ``times`` (times reported by :func:`sample_frames`), in order,
+    scaled as :class:`FrameSampler` scales its samples, or with ``thumbnail_width`` as it
+    scales their thumbnails.
 
     Each one is reached by seeking to the keyframe before it and decoding forward, so fetching
     a few frames of a long video costs a few GOPs, not a second pass over the file; a time
@@ -403,7 +441,12 @@ def frames_at(path: str | Path, times: list[float], *, short_side: int = 448) ->
                     at = float((frame.pts - start_pts) * time_base)
                     gop.decoded(at, frame.key_frame)
                     if at >= t - 1e-3:
-                        size = size or _output_size(frame, stream, short_side)
+                        if size is None:
+                            size = (
+                                _thumbnail_size(frame, stream, info.rotation, thumbnail_width)
+                                if thumbnail_width
+                                else _output_size(frame, stream, short_side)
+                            )
                         found[t] = _to_rgb(frame, size, info.rotation, reformatter)
                         break
                 else:
