@@ -211,17 +211,19 @@ def decode_only(args: dict) -> dict:
     check, thumbnails kept; no model): with the ceiling it bounds what 2 serial stages can reach."""
     from shotseek.pipeline.encoder import get_encoder
     from shotseek.pipeline.index import Sampling, sample_side
+    from shotseek.pipeline.thumbnails import KeptThumbnails
     from shotseek.pipeline.video import probe
 
     settings = _settings(args, Path(args["data"]))
     side = sample_side(settings, get_encoder(settings))
     path = Path(args["video"])
     t0 = time.perf_counter()
-    sampling = Sampling(path, probe(path), settings, side, keep_thumbnails=True)
+    kept = KeptThumbnails(settings)
+    sampling = Sampling(path, probe(path), settings, side, keep=kept.add)
     embedded = sum(1 for _ in sampling.images())
     sampled = sampling.finish()
     wall = time.perf_counter() - t0
-    sampling.kept.close()
+    kept.close()
     return {
         "wall": wall,
         "duration": sampled.end_time,

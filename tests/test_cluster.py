@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,14 +53,37 @@ def _archive(settings: Settings) -> dict[str, list[tuple]]:
             shots = store.shots_of(model_id, video.video_id)
             vectors = store.shot_vectors(model_id, [s.shot_id for s in shots])
             archive[video.file_name] = [
-                (s.start, s.end, s.scene, s.class_index, vectors[s.shot_id]) for s in shots
+                (
+                    s.start,
+                    s.end,
+                    s.scene,
+                    s.class_index,
+                    vectors[s.shot_id],
+                    Path(s.thumbnail).read_bytes(),
+                )
+                for s in shots
             ]
         return archive
 
 
-def _here_and_on_ray(paths, root, ray_progress=None) -> dict[str, tuple[IndexReport, dict]]:
-    """The same files indexed locally and on Ray: each run's report and archive."""
+def _here_and_on_ray(
+    paths, root, ray_progress=None
+) -> dict[str, tuple[IndexReport, dict, list[float]]]:
+    """The same files indexed locally and on Ray: each run's report, archive, and the keyframe
+    times whose thumbnails were read back from the videos (the others were kept while
+    decoding)."""
+    from shotseek.pipeline import thumbnails
+
     runs = {}
+    frames_at = thumbnails.frames_at
+
+    def counting(into: list[float]):
+        def counted(path, times, **kwargs):
+            into.extend(times)
+            return frames_at(path, times, **kwargs)
+
+        return counted
+
     for where in ("here", "ray"):
         settings = Settings(
             data_dir=root / where,
@@ -68,9 +92,14 @@ def _here_and_on_ray(paths, root, ray_progress=None) -> dict[str, tuple[IndexRep
             ray="local" if where == "ray" else None,
         )
         progress = ray_progress if where == "ray" else None
-        with ShotStore(settings) as store:
-            report = index_paths(paths, settings, store=store, progress=progress)
-        runs[where] = (report, _archive(settings))
+        read_back: list[float] = []
+        thumbnails.frames_at = counting(read_back)
+        try:
+            with ShotStore(settings) as store:
+                report = index_paths(paths, settings, store=store, progress=progress)
+        finally:
+            thumbnails.frames_at = frames_at
+        runs[where] = (report, _archive(settings), sorted(read_back))
     return runs
 
 
@@ -81,13 +110,18 @@ def _same_archive(here: dict, there: dict) -> None:
         for mine, theirs in zip(here[name], there[name], strict=True):
             assert mine[:4] == theirs[:4]  # times, scene and class
             assert np.allclose(mine[4], theirs[4], atol=1e-5)
+            assert mine[5] == theirs[5]  # the thumbnail, kept by a worker or read back
 
 
 def test_ray_gives_the_archive_a_local_run_gives(local_ray, media, tmp_path):
     events = []
     runs = _here_and_on_ray([media], tmp_path, events.append)
     assert {e.stage for e in events} >= {"probe", "sample", "store", "done", "failed"}
-    (here, archive_here), (there, archive_there) = runs["here"], runs["ray"]
+    (here, archive_here, read_here), (there, archive_there, read_there) = runs["here"], runs["ray"]
+    # the thumbnails a worker made travelled with its samples: the driver read back the same
+    # keyframes as a local run, not all of them
+    assert read_there == read_here
+    assert len(read_here) < sum(len(shots) for shots in archive_here.values())
     status = {r.path.rsplit("/", 1)[1]: r.status for r in there.results}
     assert status == {
         "a_standard.mp4": "indexed",
@@ -125,9 +159,10 @@ def test_an_embedding_worker_killed_mid_run_is_replaced_and_nothing_is_lost(
     files = [media / "a_standard.mp4", media / "b_random.mp4"]
     runs = _here_and_on_ray(files, tmp_path, kill_the_embedder)
     assert killed, "no embedding actor was found to kill"
-    for report, _ in runs.values():
+    for report, *_ in runs.values():
         assert [r.status for r in report.results] == ["indexed", "indexed"], report
     _same_archive(runs["here"][1], runs["ray"][1])
+    assert runs["ray"][2] == runs["here"][2]  # retried rows brought their thumbnails again
 
 
 def test_a_second_ray_run_skips_what_is_indexed(local_ray, media, tmp_path):

@@ -4,12 +4,14 @@
 
 1. each file is decoded and sampled by a CPU task (:class:`~shotseek.pipeline.index.Sampling`:
    the still check and the camera-cut detector run there too), which emits one row per image
-   to embed, then one row that describes the video (:class:`~shotseek.pipeline.index.Sampled`,
-   or the error that stopped it);
+   to embed (with the sample's thumbnail when it lies over a second after a keyframe), then
+   one row that describes the video (:class:`~shotseek.pipeline.index.Sampled`, or the error
+   that stopped it);
 2. a pool of actors, each holding the encoder (one per GPU when the cluster has GPUs, else one
    per node), embeds the images in batches (``map_batches``);
-3. the driver collects each video's vectors and, once a video is whole, analyses it, writes
-   its thumbnails and stores it with the same function as a local run
+3. the driver collects each video's vectors (and thumbnails) and, once a video is whole,
+   analyses it, writes its thumbnails (reading back those no worker made) and stores it with
+   the same function as a local run
    (:func:`~shotseek.pipeline.index.store_video`): the archive is the same.
 
 A file that fails on a worker is reported by name and the others go on; Ray retries the tasks
@@ -54,6 +56,7 @@ from shotseek.pipeline.index import (
 )
 from shotseek.pipeline.models import IndexOutcome, ProgressEvent, VideoInfo
 from shotseek.pipeline.store import ShotStore
+from shotseek.pipeline.thumbnails import KeptThumbnails, jpeg
 
 log = logging.getLogger(__name__)
 
@@ -133,12 +136,19 @@ def _sample_rows(item: dict[str, Any], settings_json: str, side: int) -> Iterato
     """One file decoded on a worker: a row per image to embed, then the video's description."""
     settings = Settings.model_validate_json(settings_json)
     video, path = int(item["video"]), Path(item["path"])
-    base = {"video": video, "time": 0.0, "pixels": b"", "height": 0, "width": 0}
+    base = {"video": video, "time": 0.0, "pixels": b"", "height": 0, "width": 0, "thumbnail": b""}
+    made: dict[float, bytes] = {}  # the thumbnail made of the sample about to be yielded
+
+    def keep(when: float, image: np.ndarray) -> None:
+        made[when] = jpeg(image)
+
     try:
-        sampling = Sampling(path, VideoInfo.model_validate_json(item["info"]), settings, side)
+        info = VideoInfo.model_validate_json(item["info"])
+        sampling = Sampling(path, info, settings, side, keep=keep)
         row = 0
         for image in sampling.images():
-            yield _image_row(base, row, sampling.times[-1], image)
+            when = sampling.times[-1]
+            yield _image_row(base, row, when, image, made.pop(when, b""))
             row += 1
         sampled = sampling.finish()
         for extra_time, image in zip(sampled.extra_times, sampling.extra_images(sampled)):
@@ -156,7 +166,9 @@ def _sample_rows(item: dict[str, Any], settings_json: str, side: int) -> Iterato
     yield {**base, "row": -1, "meta": pickle.dumps(meta)}
 
 
-def _image_row(base: dict[str, Any], row: int, when: float, image: np.ndarray) -> dict[str, Any]:
+def _image_row(
+    base: dict[str, Any], row: int, when: float, image: np.ndarray, thumbnail: bytes = b""
+) -> dict[str, Any]:
     image = np.ascontiguousarray(image, dtype=np.uint8)
     height, width = image.shape[:2]
     return {
@@ -166,6 +178,7 @@ def _image_row(base: dict[str, Any], row: int, when: float, image: np.ndarray) -
         "pixels": image.tobytes(),
         "height": height,
         "width": width,
+        "thumbnail": thumbnail,
         "meta": b"",
     }
 
@@ -204,6 +217,7 @@ class Embedder:
             "row": batch["row"],
             "time": batch["time"],
             "vector": vectors,
+            "thumbnail": batch["thumbnail"],
             "meta": batch["meta"],
         }
 
@@ -229,6 +243,7 @@ class _Video:
     started: float
     vectors: dict[int, np.ndarray] = field(default_factory=dict)
     meta: dict[str, Any] | None = None
+    kept: KeptThumbnails | None = None  # the thumbnails its worker made while decoding
 
     def whole(self) -> bool:
         return self.meta is not None and (
@@ -306,14 +321,21 @@ def index_on_ray(
             if video is None:  # a stored video's rows again (a task Ray ran twice): done already
                 continue
             rows = batch["video"] == n
-            for row, when, vector, meta in zip(
-                batch["row"][rows], batch["time"][rows], batch["vector"][rows], batch["meta"][rows]
+            for row, when, vector, thumbnail, meta in zip(
+                batch["row"][rows],
+                batch["time"][rows],
+                batch["vector"][rows],
+                batch["thumbnail"][rows],
+                batch["meta"][rows],
             ):
                 if row < 0:
                     video.meta = pickle.loads(meta)
-                else:
-                    video.vectors[int(row)] = vector
-                    video.report("sample", float(when), len(video.vectors))
+                    continue
+                video.vectors[int(row)] = vector
+                if thumbnail:
+                    video.kept = video.kept or KeptThumbnails(settings)
+                    video.kept.add_jpeg(float(when), bytes(thumbnail))
+                video.report("sample", float(when), len(video.vectors))
             if video.whole():
                 on_result(_finish(video, settings, store, encoder))
                 del videos[n]
@@ -335,7 +357,7 @@ def _finish(
         extra = [video.vectors[k] for k in range(meta["embedded"], meta["rows"])]
         return store_video(
             video.planned,
-            sampled.embedded(embedded, np.stack(extra) if extra else None),
+            sampled.embedded(embedded, np.stack(extra) if extra else None, video.kept),
             settings,
             store,
             encoder,
@@ -344,3 +366,6 @@ def _finish(
         )
     except Exception as exc:
         return failed_outcome(path, exc, video.started, video.report)
+    finally:
+        if video.kept is not None:
+            video.kept.close()

@@ -191,9 +191,9 @@ class Sampling:
     :meth:`finish` says where each sample's vector comes from and which camera shots hold no
     sample, whose middle frames :meth:`extra_images` decodes.
 
-    With ``keep_thumbnails``, the embedded samples far from a keyframe also leave a thumbnail
-    in :attr:`kept` (see :class:`~shotseek.pipeline.thumbnails.KeptThumbnails`): whoever
-    takes them closes it."""
+    With ``keep``, each embedded sample far from a keyframe is also handed to it as a thumbnail
+    (its time, RGB pixels at the thumbnail width): see
+    :class:`~shotseek.pipeline.thumbnails.KeptThumbnails`."""
 
     def __init__(
         self,
@@ -202,9 +202,9 @@ class Sampling:
         settings: Settings,
         side: int,
         *,
-        keep_thumbnails: bool = False,
+        keep: Callable[[float, np.ndarray], None] | None = None,
     ) -> None:
-        self.path, self.side = path, side
+        self.path, self.side, self.keep = path, side, keep
         self.detector = CutDetector(
             threshold=settings.cut_threshold,
             min_shot_seconds=settings.cut_min_shot_seconds,
@@ -216,9 +216,8 @@ class Sampling:
             short_side=side,
             threads=settings.decode_threads,
             watcher=self.detector if self.detector.enabled else None,
-            thumbnail_width=settings.thumbnail_width if keep_thumbnails else 0,
+            thumbnail_width=settings.thumbnail_width if keep is not None else 0,
         )
-        self.kept = thumbnails.KeptThumbnails(settings) if keep_thumbnails else None
         self.stills = StillFilter(settings.still_threshold)
         self.times: list[float] = []
         self.source: list[int] = []
@@ -232,8 +231,8 @@ class Sampling:
                 continue
             embedded += 1
             self.source.append(embedded)
-            if self.kept is not None and frame.thumbnail is not None:
-                self.kept.add(frame.time, frame.thumbnail())
+            if self.keep is not None and frame.thumbnail is not None:
+                self.keep(frame.time, frame.thumbnail())
             yield frame.image
 
     def finish(self) -> Sampled:
@@ -268,10 +267,11 @@ def embed_frames(
 ) -> Embedded:
     """Sample the video and embed the samples, streaming, while every decoded frame goes past
     the cut detector; then embed the middle frame of each camera shot no sample fell in."""
-    sampling = Sampling(path, info, settings, sample_side(settings, encoder), keep_thumbnails=True)
+    kept = thumbnails.KeptThumbnails(settings)
     batches = []
     report("sample", 0.0, 0)
     try:
+        sampling = Sampling(path, info, settings, sample_side(settings, encoder), keep=kept.add)
         # Decoding, cut detection and the still check run on their own thread, a couple of
         # batches ahead, while this one runs the model (memory stays bounded) — where a core is
         # free for them: on 2 cores with the model on both, the extra thread made indexing 8 %
@@ -287,11 +287,10 @@ def embed_frames(
         return sampled.embedded(
             np.concatenate(batches),
             encoder.encode_images(extra) if extra else None,
-            sampling.kept,
+            kept,
         )
     except BaseException:
-        if sampling.kept is not None:
-            sampling.kept.close()
+        kept.close()
         raise
 
 

@@ -56,9 +56,14 @@ class KeptThumbnails:
         self._refused = False
 
     def add(self, time: float, image: np.ndarray) -> None:
+        """Keep ``image`` (at its thumbnail size) as the thumbnail of the frame at ``time``."""
+        if not self._refused:
+            self.add_jpeg(time, jpeg(image))
+
+    def add_jpeg(self, time: float, data: bytes) -> None:
+        """Keep a thumbnail already made (on a Ray worker)."""
         if self._refused:
             return
-        data = jpeg(image)
         try:
             self._file.seek(self._end)
             if self._file.write(data) != len(data):
