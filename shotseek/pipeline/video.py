@@ -114,7 +114,10 @@ def _scaled_size(width: int, height: int, short_side: int) -> tuple[int, int]:
     short = min(width, height)
     if short_side <= 0 or short <= short_side:
         return width, height
-    scale = short_side / short
+    return _scaled(width, height, short_side / short)
+
+
+def _scaled(width: int, height: int, scale: float) -> tuple[int, int]:
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
@@ -141,10 +144,7 @@ def _thumbnail_size(
     ``width`` wide; never larger than it is."""
     w, h = _display_size(frame.width, frame.height, stream.sample_aspect_ratio)
     shown = h if rotation % 180 else w
-    if shown <= width:
-        return w, h
-    scale = width / shown
-    return max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
+    return (w, h) if shown <= width else _scaled(w, h, width / shown)
 
 
 def _to_rgb(
