@@ -356,6 +356,18 @@ def _shots(store, settings, name):
     return [shot for scene in video_structure(store, settings, name).scenes for shot in scene.shots]
 
 
+def _assert_thumbnails_are_read_back_ones(settings, video, shots):
+    """Each stored thumbnail is byte-equal to its keyframe read back from the video now."""
+    from shotseek.pipeline import thumbnails
+
+    fresh = thumbnails.write_thumbnails(
+        settings, video, "v", "fresh", [shot.keyframe_time for shot in shots]
+    )
+    assert [Path(shot.thumbnail).read_bytes() for shot in shots] == [
+        Path(path).read_bytes() for path in fresh
+    ]
+
+
 def test_keyframe_thumbnails_kept_while_decoding_are_the_frames_read_back(
     footage_dir, settings, store, tiny_encoder, monkeypatch
 ):
@@ -375,12 +387,7 @@ def test_keyframe_thumbnails_kept_while_decoding_are_the_frames_read_back(
     _index(footage.path, settings, store, tiny_encoder)
     shots = _shots(store, settings, "kept-thumbnails.mp4")
     assert len(read_back) < len(shots)
-    fresh = thumbnails.write_thumbnails(
-        settings, footage.path, "v", "fresh", [shot.keyframe_time for shot in shots]
-    )
-    assert [Path(shot.thumbnail).read_bytes() for shot in shots] == [
-        Path(path).read_bytes() for path in fresh
-    ]
+    _assert_thumbnails_are_read_back_ones(settings, footage.path, shots)
 
 
 def test_a_disk_that_refuses_kept_thumbnails_only_sends_them_back_to_the_video(
@@ -410,12 +417,7 @@ def test_a_disk_that_refuses_kept_thumbnails_only_sends_them_back_to_the_video(
     assert "the disk took part of a thumbnail" in caplog.text
     assert len(writes) == 4  # the first refusal stops the keeping
     shots = _shots(store, settings, plain_video.path.name)
-    fresh = thumbnails.write_thumbnails(
-        settings, plain_video.path, "v", "fresh", [shot.keyframe_time for shot in shots]
-    )
-    assert [Path(shot.thumbnail).read_bytes() for shot in shots] == [
-        Path(path).read_bytes() for path in fresh
-    ]
+    _assert_thumbnails_are_read_back_ones(settings, plain_video.path, shots)
 
 
 def test_a_file_that_fails_while_decoding_leaves_no_kept_thumbnails_open(
