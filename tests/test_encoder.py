@@ -356,3 +356,93 @@ def test_an_unreachable_hub_reads_a_hub_tokenizer_from_the_cache_at_once(monkeyp
     seen.clear()
     create_encoder(TINY_CLIP, None, device="cpu")
     assert seen == [before]
+
+
+def _cpu_batches_of_two(encoder):
+    import copy
+
+    two = copy.copy(encoder)  # shares the model and its workers
+    two.batch_size = 2
+    return two
+
+
+def test_cpu_batches_run_on_one_thread_workers_in_order_while_the_caller_goes_on(tiny_encoder):
+    # On a CPU each batch runs whole on an encoder worker with one intra-op thread, while the
+    # thread iterating goes on producing images: the first batch only finishes once the
+    # producer has been asked for the second batch's first image (a model on the caller's
+    # thread would wait here for ever).
+    import threading
+
+    encoder = _cpu_batches_of_two(tiny_encoder)
+    assert encoder.frees_the_caller and encoder.workers == torch.get_num_threads()
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 255, (96, 128, 3), dtype=np.uint8) for _ in range(7)]
+    second_batch_asked = threading.Event()
+    seen: list[tuple[str, int, bool]] = []
+    image_batch = encoder._image_batch
+
+    def watched(pixels):
+        first = not seen
+        seen.append((threading.current_thread().name, torch.get_num_threads(), first))
+        if first:
+            assert second_batch_asked.wait(timeout=30), "the caller waited for the model"
+        return image_batch(pixels)
+
+    def produce():
+        for k, frame in enumerate(frames):
+            if k == encoder.batch_size:
+                second_batch_asked.set()
+            yield frame
+
+    encoder._image_batch = watched
+    threads_here = torch.get_num_threads()
+    batches = list(encoder.iter_image_batches(produce()))
+    assert [len(b) for b in batches] == [2, 2, 2, 1]
+    assert all(name.startswith("shotseek-encoder") and n == 1 for name, n, _ in seen), seen
+    assert torch.get_num_threads() == threads_here  # the caller's own setting is untouched
+    one_by_one = np.concatenate([tiny_encoder.encode_images([f]) for f in frames])
+    np.testing.assert_allclose(np.concatenate(batches), one_by_one, atol=1e-5)
+
+
+def test_cpu_batches_stop_with_a_failing_producer_or_a_consumer_that_stops(tiny_encoder):
+    # A producer that fails (a corrupt video) raises to the consumer once the batches before
+    # are out, and no batch is left running on the workers; so does a consumer that stops.
+    import threading
+
+    encoder = _cpu_batches_of_two(tiny_encoder)
+    running, ran = [0], [0]
+    lock = threading.Lock()
+    image_batch = encoder._image_batch
+
+    def counted(pixels):
+        with lock:
+            running[0] += 1
+        try:
+            return image_batch(pixels)
+        finally:
+            with lock:
+                running[0] -= 1
+                ran[0] += 1
+
+    encoder._image_batch = counted
+    frame = np.zeros((64, 64, 3), np.uint8)
+
+    def broken():
+        yield from [frame] * 5
+        raise RuntimeError("corrupt at 00:00:02.500")
+
+    got = []
+    with pytest.raises(RuntimeError, match="corrupt"):
+        for batch in encoder.iter_image_batches(broken()):
+            got.append(batch)
+    assert running[0] == 0 and len(got) <= 2
+
+    def endless():
+        while True:
+            yield frame
+
+    ran[0] = 0
+    stream = encoder.iter_image_batches(endless())
+    next(stream)
+    stream.close()
+    assert running[0] == 0 and ran[0] <= encoder.workers + 2

@@ -491,14 +491,15 @@ def test_frames_are_decoded_at_the_model_s_input_size_with_the_same_vectors(tmp_
 def test_decoding_on_its_own_thread_gives_the_same_shots(
     plain_video, settings, tiny_encoder, monkeypatch, tmp_path
 ):
-    # On a machine with a free core (or a GPU) decoding runs ahead on its own thread; the
-    # result is the one decoding on the model's thread gives (this CI machine does the latter).
+    # On a GPU, decoding runs ahead on a thread of its own while the model runs on the
+    # indexing thread; on a CPU (this machine) the indexing thread decodes while the encoder's
+    # workers run the model. Both give the same shots.
     from shotseek.pipeline.encoder import ClipEncoder
 
     shapes = {}
     for overlap in (False, True):
-        busy = property(lambda self, every=not overlap: every)
-        monkeypatch.setattr(ClipEncoder, "takes_every_core", busy)
+        frees = property(lambda self, free=not overlap: free)
+        monkeypatch.setattr(ClipEncoder, "frees_the_caller", frees)
         data = Settings(data_dir=tmp_path / f"data-{overlap}", model=TINY_CLIP, device="cpu")
         with ShotStore(data) as store:
             outcome = _index(plain_video.path, data, store, tiny_encoder)

@@ -272,12 +272,12 @@ def embed_frames(
     report("sample", 0.0, 0)
     try:
         sampling = Sampling(path, info, settings, sample_side(settings, encoder), keep=kept.add)
-        # Decoding, cut detection and the still check run on their own thread, a couple of
-        # batches ahead, while this one runs the model (memory stays bounded) — where a core is
-        # free for them: on 2 cores with the model on both, the extra thread made indexing 8 %
-        # slower.
+        # Decoding, cut detection and the still check run while the model runs: on a CPU on
+        # this thread, the model's batches on the encoder's workers; on a GPU, where the model
+        # runs on this thread, on a thread of their own a couple of batches ahead. Either way
+        # memory stays bounded.
         samples = sampling.images()
-        if not encoder.takes_every_core:
+        if not encoder.frees_the_caller:
             samples = prefetch(samples, PREFETCH_BATCHES * encoder.batch_size)
         for batch in encoder.iter_image_batches(samples):
             batches.append(batch)
