@@ -12,12 +12,13 @@ memory is its own, with random weights (``none``: as fast as real weights):
 - **pipeline**: the real ``index_video`` (sample, cut detection, stills, encode, analyse,
   thumbnails, store), with the busy time of each stage (threads add up);
 - **no skip**: the same with ``still_threshold`` 0 (every sample embedded);
-- **no overlap** (``--overlap``): the same with decoding on the model's thread, as before the
-  stages overlapped;
+- **no overlap** (``--overlap``): the same with the model on the indexing thread and decoding
+  between its batches, as before the encoder had workers on a CPU;
 - **decode only**: the pipeline's decoding side alone (decode, conversions, cut detection,
   still check, thumbnails kept; no model): with the ceiling, the bound of decoding then
-  encoding on the same cores (the CPU case, where the two take turns), and of the two
-  overlapped (a GPU: one file cannot be indexed faster than it is decoded);
+  encoding on the same cores (the two taking turns), of the two sharing the cores (the CPU
+  case: decoding's CPU-seconds come out of the model's), and of the two overlapped (a GPU: one
+  file cannot be indexed faster than it is decoded);
 - **naive**: OpenCV reads every frame, one sample per 1/fps by frame number, open_clip's
   preprocessing, one image per model call: the baseline of a first attempt.
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -165,7 +167,7 @@ def pipeline(args: dict, still: float | None, overlap: bool = True) -> dict:
     from shotseek.pipeline.encoder import get_encoder
     from shotseek.pipeline.store import ShotStore
 
-    if not overlap:
+    if not overlap:  # as before: the model on the indexing thread, decoding between batches
         index.prefetch = lambda items, depth: iter(items)
     busy: dict[str, float] = defaultdict(float)
     _timed(video, "_to_rgb", busy, "convert samples (+ thumbnails)")
@@ -197,6 +199,10 @@ def pipeline(args: dict, still: float | None, overlap: bool = True) -> dict:
     video.FrameSampler.__iter__ = sampling
     settings = _settings(args, Path(args["data"]), still)
     enc = get_encoder(settings)
+    if not overlap and enc._workers is not None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        enc._workers, enc._pool = None, ThreadPoolExecutor(enc.workers)
     stamps: list[tuple[str, float]] = []
     with ShotStore(settings) as store:
         t0 = time.perf_counter()
@@ -217,8 +223,14 @@ def pipeline(args: dict, still: float | None, overlap: bool = True) -> dict:
         "video_s_per_s": outcome.duration / wall,
         "shots": outcome.n_shots,
         "model_images": sum(calls),
+        "model_threads": enc.workers if enc._workers is not None else 1,
         "busy": dict(busy),
     }
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def decode_only(args: dict) -> dict:
@@ -232,15 +244,18 @@ def decode_only(args: dict) -> dict:
     settings = _settings(args, Path(args["data"]))
     side = sample_side(settings, get_encoder(settings))
     path = Path(args["video"])
+    cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
     kept = KeptThumbnails(settings)
     sampling = Sampling(path, probe(path), settings, side, keep=kept.add)
     embedded = sum(1 for _ in sampling.images())
     sampled = sampling.finish()
     wall = time.perf_counter() - t0
+    cpu = _cpu_seconds() - cpu0
     kept.close()
     return {
         "wall": wall,
+        "cpu_s": cpu,
         "duration": sampled.end_time,
         "video_s_per_s": sampled.end_time / wall,
         "model_images": embedded,
@@ -438,6 +453,17 @@ def main() -> None:
                 f"  decoding then encoding, nothing else: {bound:.2f} video-s/s "
                 f"({bound / ceiling['video_s_per_s']:.2f} of the ceiling)"
             )
+            # Sharing the cores (the CPU case now: the model's workers and the decoding thread
+            # run at once), the decoding side's CPU time is taken from the model's cores.
+            cores = os.cpu_count() or 1
+            shared = main_run["duration"] / (
+                decode["model_images"] / ceiling["images_per_s"] + decode["cpu_s"] / cores
+            )
+            print(
+                f"  the two sharing the {cores} cores, nothing else "
+                f"(decoding {decode['cpu_s']:.1f} CPU-s): {shared:.2f} video-s/s "
+                f"({shared / ceiling['video_s_per_s']:.2f} of the ceiling)"
+            )
             # Where they overlap (the model on a GPU, or cores to spare), the slower one is all.
             overlapped = min(decode["video_s_per_s"], ceiling["video_s_per_s"])
             print(
@@ -457,10 +483,13 @@ def main() -> None:
             busy = ", ".join(f"{k} {v:.1f}s" for k, v in main_run["busy"].items())
             print(f"  busy: {busy}")
             if main_run["busy"].get("encode"):
-                inside = main_run["model_images"] / main_run["busy"]["encode"]
+                # its busy time adds up over the workers running batches side by side
+                threads = main_run["model_threads"]
+                inside = main_run["model_images"] * threads / main_run["busy"]["encode"]
                 print(
                     f"  the model inside the pipeline: {inside:.2f} images/s "
-                    f"({inside / ceiling['images_per_s']:.2f} of its speed alone)"
+                    f"({inside / ceiling['images_per_s']:.2f} of its speed alone; "
+                    f"{threads} batch{'es' if threads > 1 else ''} at a time)"
                 )
             before = after
 

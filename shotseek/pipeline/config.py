@@ -97,7 +97,8 @@ THUMBNAIL_READERS = 4
 #: costs ~1.7 ms, and about one sample in ten becomes a keyframe. Samples nearer a keyframe
 #: (short-GOP and all-intra footage: all of them) are read back if they become one.
 THUMBNAIL_IN_PASS_AFTER_KEY_S = 1.0
-#: Indexing decodes this many encoder batches ahead of the model, on a thread of its own.
+#: On a GPU, indexing decodes this many encoder batches ahead of the model, on a thread of its
+#: own (on a CPU the model runs on the encoder's workers and the indexing thread decodes).
 PREFETCH_BATCHES = 2
 #: Encoder batches: ``batch_size`` 0 (AUTO_BATCH) means CPU_BATCH on a CPU, and on a GPU the
 #: largest power of two whose activations fit in GPU_MEMORY_SHARE of the free memory, as
