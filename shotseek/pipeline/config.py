@@ -226,7 +226,8 @@ class Settings(BaseSettings):
         ge=0,
         le=BATCH_MAX,
         description=(
-            f"Images per encoder batch; {AUTO_BATCH}: {CPU_BATCH} on a CPU, on a GPU as many as "
+            f"Images per encoder batch; {AUTO_BATCH}: {CPU_BATCH} on a CPU (one batch at a time "
+            "on each of its one-per-core model workers), on a GPU as many as "
             f"{GPU_MEMORY_SHARE:.0%} of its free memory holds (measured, at most {GPU_BATCH_MAX})."
         ),
     )
