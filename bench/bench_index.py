@@ -131,8 +131,6 @@ def encoder_only(args: dict) -> dict:
     """The model alone on already-preprocessed batches, both ways it can use a CPU: one batch
     at a time on every core, and (what indexing does there) a batch per worker, each worker on
     one core. The ceiling is the faster of the two."""
-    from concurrent.futures import ThreadPoolExecutor
-
     import torch
 
     from shotseek.pipeline.encoder import get_encoder
@@ -149,15 +147,13 @@ def encoder_only(args: dict) -> dict:
     for _ in range(batches):
         encoder._image_batch(pixels)
     rates = {"every core": batches * len(pixels) / (time.perf_counter() - t0)}
-    if encoder.workers > 1:
-        with ThreadPoolExecutor(
-            encoder.workers, initializer=torch.set_num_threads, initargs=(1,)
-        ) as pool:
-            list(pool.map(lambda _: encoder._image_batch(pixels), range(encoder.workers)))
-            runs = batches * encoder.workers
-            t0 = time.perf_counter()
-            list(pool.map(lambda _: encoder._image_batch(pixels), range(runs)))
-            rates["a batch per worker"] = runs * len(pixels) / (time.perf_counter() - t0)
+    if encoder.workers > 1:  # the encoder's own workers, each on one intra-op thread
+        pool, run = encoder._workers, lambda _: encoder._image_batch(pixels)
+        list(pool.map(run, range(encoder.workers)))
+        runs = batches * encoder.workers
+        t0 = time.perf_counter()
+        list(pool.map(run, range(runs)))
+        rates["a batch per worker"] = runs * len(pixels) / (time.perf_counter() - t0)
     images_per_s = max(rates.values())
     return {"images_per_s": images_per_s, "video_s_per_s": images_per_s / args["fps"], **rates}
 
