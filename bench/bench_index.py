@@ -231,7 +231,8 @@ def _cpu_seconds() -> float:
 
 def decode_only(args: dict) -> dict:
     """The decoding side of a pipeline run alone (decode, conversions, cut detection, still
-    check, thumbnails kept; no model): with the ceiling it bounds what 2 serial stages can reach."""
+    check, thumbnails kept; no model): with the ceiling it bounds what the two stages can reach,
+    taking turns or sharing the cores (its CPU-seconds)."""
     from shotseek.pipeline.encoder import get_encoder
     from shotseek.pipeline.index import Sampling, sample_side
     from shotseek.pipeline.thumbnails import KeptThumbnails

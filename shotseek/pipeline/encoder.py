@@ -475,11 +475,10 @@ class ClipEncoder:
         goes on taking images from ``images`` (decoding, when indexing): at most one batch more
         than there are workers is in flight, so a worker that finishes finds the next batch
         waiting. Independent single-threaded batches use the cores a little better than one
-        model on every core
-        (ViT-B-32 on 2 cores: 16.2–18.1 images/s against 15.3–16.8; bench/bench_index.py
-        prints both), whose threads meet at each operation's end, and a third busy thread (the
-        decoder) then delays one worker instead of stalling both: 10 min of 720p index in
-        78–93 s instead of 108 s.
+        model on every core, whose threads meet at each operation's end (ViT-B-32 on 2 cores:
+        16.2–18.1 images/s against 15.3–16.8; bench/bench_index.py prints both), and a third
+        busy thread (the decoder) then delays one worker instead of stalling both: 10 min of
+        720p index in 78–93 s instead of 108 s.
         """
         iterator = iter(images)
         size = batch_size or self.batch_size
