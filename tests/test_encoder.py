@@ -257,8 +257,8 @@ def test_gpu_encoder_runs_in_half_precision_and_matches_fp32():
     assert gpu.preprocess_on_device and gpu.batch_size >= 8  # sized by its free memory
 
 
-def test_batches_are_sized_by_free_memory_on_a_gpu():
-    from shotseek.pipeline.config import CPU_BATCH, GPU_BATCH_MAX
+def test_batches_are_sized_by_free_memory_on_a_gpu_and_shared_between_cpu_workers(monkeypatch):
+    from shotseek.pipeline.config import CPU_BATCH, CPU_WORKER_BATCH_MIN, GPU_BATCH_MAX
     from shotseek.pipeline.encoder import batch_for_memory
 
     gib = 2**30
@@ -266,8 +266,13 @@ def test_batches_are_sized_by_free_memory_on_a_gpu():
     assert batch_for_memory(free_bytes=100 * gib, per_image_bytes=1e6) == GPU_BATCH_MAX
     assert batch_for_memory(free_bytes=1e6, per_image_bytes=60e6) == 1  # never 0
     assert batch_for_memory(free_bytes=8 * gib, per_image_bytes=0) == GPU_BATCH_MAX
-    cpu = create_encoder(TINY_CLIP, None, device="cpu")  # batch_size auto on a CPU
-    assert cpu.batch_size == CPU_BATCH
+    # On a CPU (batch_size auto) one batch goes to each one-per-core worker: the images in
+    # flight stay about CPU_BATCH however many cores there are.
+    for cores, batch in ((1, CPU_BATCH), (2, CPU_BATCH // 2), (64, CPU_WORKER_BATCH_MIN)):
+        monkeypatch.setattr(torch, "get_num_threads", lambda cores=cores: cores)
+        cpu = create_encoder(TINY_CLIP, None, device="cpu")
+        assert (cpu.workers, cpu.batch_size) == (cores, batch)
+        assert create_encoder(TINY_CLIP, None, device="cpu", batch_size=5).batch_size == 5
 
 
 def test_weights_from_a_file_are_loaded_without_drawing_random_ones_first(tiny_encoder, tmp_path):

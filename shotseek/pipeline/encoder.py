@@ -53,6 +53,7 @@ from shotseek.pipeline.config import (
     CPU_BATCH,
     CPU_MODEL,
     CPU_PRETRAINED,
+    CPU_WORKER_BATCH_MIN,
     DEFAULT_MODEL,
     DEFAULT_PRETRAINED,
     GPU_BATCH_MAX,
@@ -748,6 +749,8 @@ def create_encoder(
     )
     if batch_size == AUTO_BATCH and dev.type == "cuda":
         encoder.batch_size = _batch_by_memory(encoder)
+    elif batch_size == AUTO_BATCH and encoder.workers:
+        encoder.batch_size = max(CPU_WORKER_BATCH_MIN, CPU_BATCH // encoder.workers)
     log.info("loaded %r, batches of %d", encoder, encoder.batch_size)
     return encoder
 
