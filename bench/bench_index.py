@@ -19,6 +19,8 @@ memory is its own, with random weights (``none``: as fast as real weights):
   encoding on the same cores (the two taking turns), of the two sharing the cores (the CPU
   case: decoding's CPU-seconds come out of the model's), and of the two overlapped (a GPU: one
   file cannot be indexed faster than it is decoded);
+- **codec only**: FFmpeg decoding every frame and nothing else: what is left of the decoding
+  side's CPU-seconds, and so of the shared-cores bound, once everything of ours is free;
 - **naive**: OpenCV reads every frame, one sample per 1/fps by frame number, open_clip's
   preprocessing, one image per model call: the baseline of a first attempt.
 
@@ -259,6 +261,23 @@ def decode_only(args: dict) -> dict:
     }
 
 
+def codec_only(args: dict) -> dict:
+    """FFmpeg decoding every frame as the sampler has it decode them (its threads), and
+    nothing else: the floor of the decoding side's CPU-seconds for any pipeline that looks at
+    every frame (cut detection does)."""
+    import av
+
+    threads = _settings(args, Path(args["data"])).decode_threads
+    cpu0 = _cpu_seconds()
+    t0 = time.perf_counter()
+    with av.open(args["video"]) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = threads
+        frames = sum(1 for _ in container.decode(stream))
+    return {"wall": time.perf_counter() - t0, "cpu_s": _cpu_seconds() - cpu0, "frames": frames}
+
+
 def naive(args: dict) -> dict:
     import cv2
     import torch
@@ -344,6 +363,8 @@ def child(args: dict) -> None:
         result = naive(args)
     elif what == "decode only":
         result = decode_only(args)
+    elif what == "codec only":
+        result = codec_only(args)
     else:
         result = pipeline(args, 0.0 if what == "no skip" else None, what != "no overlap")
     result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
@@ -420,6 +441,9 @@ def main() -> None:
                 results[what] = run_child(
                     {**common, "what": what, "video": str(path), "data": data}
                 )
+            codec = run_child(
+                {**common, "what": "codec only", "video": str(path), "data": f"{tmp}/{kind}-codec"}
+            )
             after = run_child({**common, "what": "encoder", "data": f"{tmp}/enc"})
             ceiling = {k: (before[k] + after[k]) / 2 for k in ("images_per_s", "video_s_per_s")}
             main_run = results["pipeline"]
@@ -460,6 +484,18 @@ def main() -> None:
                 f"  the two sharing the {cores} cores, nothing else "
                 f"(decoding {decode['cpu_s']:.1f} CPU-s): {shared:.2f} video-s/s "
                 f"({shared / ceiling['video_s_per_s']:.2f} of the ceiling)"
+            )
+            # FFmpeg's share of that: what is left with every frame decoded and nothing done to it.
+            floor = main_run["duration"] / (
+                decode["model_images"] / ceiling["images_per_s"] + codec["cpu_s"] / cores
+            )
+            print(
+                f"  of which FFmpeg decoding the {codec['frames']} frames alone "
+                f"{codec['cpu_s']:.1f} CPU-s ({codec['wall']:.1f} s), the rest (reductions, cut "
+                f"detection, conversions, still check, thumbnails) "
+                f"{decode['cpu_s'] - codec['cpu_s']:.1f}: with the decoder alone "
+                f"{floor:.2f} video-s/s ({floor / ceiling['video_s_per_s']:.2f} of the ceiling), "
+                "the most that looking at every frame allows"
             )
             # Where they overlap (the model on a GPU, or cores to spare), the slower one is all.
             overlapped = min(decode["video_s_per_s"], ceiling["video_s_per_s"])
