@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from shotseek.pipeline.catalog import list_videos, video_structure, writer_settings
 from shotseek.pipeline.config import AUTO_MODEL, Settings
 from shotseek.pipeline.errors import StoreMismatchError, StoreUnavailableError, VideoOpenError
-from shotseek.pipeline.index import index_paths, index_video, prefetch
+from shotseek.pipeline.index import index_paths, index_video
 from shotseek.pipeline.models import VideoRecord
 from shotseek.pipeline.store import ShotStore
 from shotseek.server.cli import app
@@ -437,35 +437,6 @@ def test_a_file_that_fails_while_decoding_leaves_no_kept_thumbnails_open(
     assert "truncated" in str(caught.value) or "corrupt" in str(caught.value)
     assert process.num_fds() == before  # closed, not left to the traceback's collection
     assert not any((settings.data_dir / "thumbnails").rglob("*.jpg"))
-
-
-def test_prefetch_keeps_order_raises_where_it_failed_and_stops_with_its_consumer():
-    assert list(prefetch(iter(range(100)), depth=3)) == list(range(100))
-
-    def broken():
-        yield 1
-        raise VideoOpenError(Path("x.mp4"), "is corrupt")
-
-    got = []
-    with pytest.raises(VideoOpenError, match="corrupt"):
-        for item in prefetch(broken(), depth=2):
-            got.append(item)
-    assert got == [1]
-
-    produced, closed = [], []
-
-    def endless():
-        try:
-            for k in range(10**9):
-                produced.append(k)
-                yield k
-        finally:
-            closed.append(True)
-
-    stream = prefetch(endless(), depth=2)
-    assert [next(stream) for _ in range(3)] == [0, 1, 2]
-    stream.close()  # the consumer stops: the producer stops too and its source is closed
-    assert closed == [True] and len(produced) <= 3 + 2 + 2
 
 
 def test_frames_are_decoded_at_the_model_s_input_size_with_the_same_vectors(tmp_path):

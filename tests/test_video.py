@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import gc
+import threading
+from pathlib import Path
 
 import numpy as np
 import psutil
 import pytest
 
 from shotseek.pipeline.errors import VideoDecodeError, VideoOpenError
-from shotseek.pipeline.video import probe, sample_frames
+from shotseek.pipeline.video import prefetch, probe, sample_frames
 from tests.kit.footage import (
     STANDARD_SCENES,
     Scene,
     make_footage,
     read_index,
+    standard_footage,
     vfr_times,
     write_audio_only,
     write_video,
@@ -296,3 +299,52 @@ def test_truncated_file_is_detected_while_sampling(tmp_path):
         list(sample_frames(footage.path, 2.0))
     assert "truncated" in str(info.value) or "corrupt" in str(info.value)
     assert str(footage.path) in str(info.value)
+
+
+def test_prefetch_keeps_order_raises_where_it_failed_and_stops_with_its_consumer():
+    assert list(prefetch(iter(range(100)), depth=3, name="t")) == list(range(100))
+
+    def broken():
+        yield 1
+        raise VideoOpenError(Path("x.mp4"), "is corrupt")
+
+    got = []
+    with pytest.raises(VideoOpenError, match="corrupt"):
+        for item in prefetch(broken(), depth=2, name="t"):
+            got.append(item)
+    assert got == [1]
+
+    produced, closed = [], []
+
+    def endless():
+        try:
+            for k in range(10**9):
+                produced.append(k)
+                yield k
+        finally:
+            closed.append(True)
+
+    stream = prefetch(endless(), depth=2, name="t")
+    assert [next(stream) for _ in range(3)] == [0, 1, 2]
+    stream.close()  # the consumer stops: the producer stops too and its source is closed
+    assert closed == [True] and len(produced) <= 3 + 2 + 2
+
+
+def test_sampling_decodes_on_a_thread_of_its_own_that_ends_with_its_consumer(tmp_path):
+    # FFmpeg decodes ahead on a "shotseek-decode" thread while the sampler's own thread
+    # converts and watches; a consumer that stops early leaves that thread ended and the file
+    # closed (the container closes only after the thread is joined).
+    footage = standard_footage(tmp_path / "v.mp4")
+    process = psutil.Process()
+    before = process.num_fds()
+
+    def decoding() -> bool:
+        return any(t.name == "shotseek-decode" for t in threading.enumerate())
+
+    samples = sample_frames(footage.path, 2.0)
+    first = next(samples)
+    assert first.index == 0 and decoding()
+    samples.close()
+    assert not decoding() and process.num_fds() == before
+    full = [f.time for f in sample_frames(footage.path, 2.0)]
+    assert full[0] == first.time and not decoding()

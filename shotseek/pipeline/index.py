@@ -24,15 +24,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import queue
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 
@@ -55,7 +52,7 @@ from shotseek.pipeline.models import (
 from shotseek.pipeline.segment import SegmentParams, analyse, to_shots
 from shotseek.pipeline.stills import StillFilter
 from shotseek.pipeline.store import ShotStore
-from shotseek.pipeline.video import FrameSampler, frames_at, probe
+from shotseek.pipeline.video import FrameSampler, frames_at, prefetch, probe
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +61,6 @@ PIPELINE_VERSION = 3
 _HASH_CHUNK = 1 << 20
 
 ProgressCallback = Callable[[ProgressEvent], None]
-T = TypeVar("T")
 
 
 def content_id(path: Path) -> str:
@@ -278,7 +274,9 @@ def embed_frames(
         # memory stays bounded.
         samples = sampling.images()
         if not encoder.frees_the_caller:
-            samples = prefetch(samples, PREFETCH_BATCHES * encoder.batch_size)
+            samples = prefetch(
+                samples, PREFETCH_BATCHES * encoder.batch_size, name="shotseek-sample"
+            )
         for batch in encoder.iter_image_batches(samples):
             batches.append(batch)
             report("sample", sampling.times[-1], len(sampling.times))
@@ -292,62 +290,6 @@ def embed_frames(
     except BaseException:
         kept.close()
         raise
-
-
-class _Failed:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
-_DONE = object()
-
-
-def prefetch(items: Iterable[T], depth: int) -> Iterator[T]:
-    """Iterate ``items`` on a worker thread, at most ``depth`` items ahead of the consumer.
-
-    An error raised while producing is raised to the consumer at the point it happened; when
-    the consumer stops early (an error of its own, a generator closed), the producer stops at
-    its next item and ``items`` is closed on its thread.
-    """
-    ready: queue.Queue = queue.Queue(maxsize=max(1, depth))
-    stop = threading.Event()
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        iterator = iter(items)
-        try:
-            for item in iterator:
-                if not put(item):
-                    return
-            put(_DONE)
-        except BaseException as exc:  # handed to the consumer, raised there
-            put(_Failed(exc))
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
-
-    worker = threading.Thread(target=produce, name="shotseek-decode", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = ready.get()
-            if item is _DONE:
-                return
-            if isinstance(item, _Failed):
-                raise item.error
-            yield item
-    finally:
-        stop.set()
-        worker.join()
 
 
 def unsampled_shots(

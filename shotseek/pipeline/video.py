@@ -4,20 +4,24 @@ Times come from each decoded frame's presentation timestamp (PTS × time base), 
 stream's start, never from ``frame_index / average_fps``: that classic shortcut drifts on
 variable-frame-rate footage (phones, screen recordings) and on edited files with gaps.
 
-Sampling streams: one decoded frame is held at a time, only sampled frames are colour-converted
-(and scaled in the same step), so a three-hour file costs no more memory than a three-second one.
+Sampling streams: FFmpeg decodes a few frames ahead on a thread of its own (``DECODE_AHEAD_FRAMES``
+in config), only sampled frames are colour-converted (and scaled in the same step), so a
+three-hour file costs no more memory than a three-second one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Callable, Iterator
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import av
 import av.error
@@ -25,11 +29,12 @@ import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from shotseek.pipeline.config import THUMBNAIL_IN_PASS_AFTER_KEY_S
+from shotseek.pipeline.config import DECODE_AHEAD_FRAMES, THUMBNAIL_IN_PASS_AFTER_KEY_S
 from shotseek.pipeline.errors import VideoDecodeError, VideoOpenError
 from shotseek.pipeline.models import VideoInfo, format_timecode
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _EPS = 1e-6
 #: How files are opened: PyAV before 19 decodes container metadata as strict UTF-8 unless told
@@ -254,10 +259,17 @@ class FrameSampler:
         path = self.path
         info = probe(path)
         interval = 1.0 / self.fps
-        with _open_container(path) as container:
+        with _open_container(path) as container, contextlib.ExitStack() as ahead:
             stream = _video_stream(container, path)
             stream.thread_type = "AUTO"
             stream.codec_context.thread_count = self.threads
+            # FFmpeg decodes on a thread of its own while this one converts, reduces and
+            # watches; closed (its thread joined) before the container is.
+            decoded = ahead.enter_context(
+                contextlib.closing(
+                    prefetch(container.decode(stream), DECODE_AHEAD_FRAMES, name="shotseek-decode")
+                )
+            )
             time_base = stream.time_base
             start_pts = stream.start_time
             nominal = 1.0 / info.average_fps if info.average_fps else 0.04
@@ -296,7 +308,7 @@ class FrameSampler:
                 return sample
 
             try:
-                for frame in container.decode(stream):
+                for frame in decoded:
                     if frame.pts is None:
                         # No timestamp: assume it follows the previous frame at the nominal rate.
                         t = last_time + nominal if last_time >= 0 else 0.0
@@ -352,6 +364,63 @@ class FrameSampler:
                     f"says {format_timecode(info.duration)}; re-copy or re-download the file",
                 )
             self.end_time = stream_end(last_time, shown_for, info.duration)
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_DONE = object()
+
+
+def prefetch(items: Iterable[T], depth: int, *, name: str) -> Iterator[T]:
+    """Iterate ``items`` on a thread of its own (called ``name``), at most ``depth`` items
+    ahead of the consumer.
+
+    An error raised while producing is raised to the consumer at the point it happened; when
+    the consumer stops early (an error of its own, a generator closed), the producer stops at
+    its next item and ``items`` is closed on its thread.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        iterator = iter(items)
+        try:
+            for item in iterator:
+                if not put(item):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(_Failed(exc))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, name=name, daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def stream_end(last_time: float, shown_for: float, header_duration: float) -> float:
