@@ -166,7 +166,7 @@ def pipeline(args: dict, still: float | None, overlap: bool = True) -> dict:
     from shotseek.pipeline.store import ShotStore
 
     if not overlap:  # as before: the model on the indexing thread, decoding between batches
-        index.prefetch = lambda items, depth: iter(items)
+        index.prefetch = lambda items, depth, name: iter(items)
     busy: dict[str, float] = defaultdict(float)
     _timed(video, "_to_rgb", busy, "convert samples (+ thumbnails)")
     _timed(video, "_to_bgr_small", busy, "convert for cuts")
@@ -477,18 +477,15 @@ def main() -> None:
             # Sharing the cores (the CPU case now: the model's workers and the decoding thread
             # run at once), the decoding side's CPU time is taken from the model's cores.
             cores = os.cpu_count() or 1
-            shared = main_run["duration"] / (
-                decode["model_images"] / ceiling["images_per_s"] + decode["cpu_s"] / cores
-            )
+            model_s = decode["model_images"] / ceiling["images_per_s"]
+            shared = main_run["duration"] / (model_s + decode["cpu_s"] / cores)
             print(
                 f"  the two sharing the {cores} cores, nothing else "
                 f"(decoding {decode['cpu_s']:.1f} CPU-s): {shared:.2f} video-s/s "
                 f"({shared / ceiling['video_s_per_s']:.2f} of the ceiling)"
             )
             # FFmpeg's share of that: what is left with every frame decoded and nothing done to it.
-            floor = main_run["duration"] / (
-                decode["model_images"] / ceiling["images_per_s"] + codec["cpu_s"] / cores
-            )
+            floor = main_run["duration"] / (model_s + codec["cpu_s"] / cores)
             print(
                 f"  of which FFmpeg decoding the {codec['frames']} frames alone "
                 f"{codec['cpu_s']:.1f} CPU-s ({codec['wall']:.1f} s), the rest (reductions, cut "
