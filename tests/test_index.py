@@ -477,3 +477,32 @@ def test_decoding_on_its_own_thread_gives_the_same_shots(
             shots = store.shots_of(tiny_encoder.model_id, outcome.video_id)
             shapes[overlap] = [(s.start, s.end, s.scene, s.class_index) for s in shots]
     assert shapes[True] == shapes[False] and len(shapes[True]) > 3
+
+
+def test_ffmpeg_decodes_on_one_thread_where_the_model_s_workers_fill_the_cores(
+    plain_video, tiny_encoder, monkeypatch, tmp_path
+):
+    # On a CPU the model's workers take every core: FFmpeg gets one thread (the sampler
+    # already decodes ahead on a thread of its own); on a GPU FFmpeg chooses; a setting wins.
+    from shotseek.pipeline import index as index_module
+    from shotseek.pipeline.encoder import ClipEncoder
+
+    seen: list[int] = []
+
+    class Spy(index_module.FrameSampler):
+        def __init__(self, *args, threads: int = 0, **kwargs):
+            seen.append(threads)
+            super().__init__(*args, threads=threads, **kwargs)
+
+    monkeypatch.setattr(index_module, "FrameSampler", Spy)
+    for frees, setting, expected in ((True, 0, 1), (False, 0, 0), (True, 3, 3)):
+        monkeypatch.setattr(ClipEncoder, "frees_the_caller", property(lambda self, f=frees: f))
+        data = Settings(
+            data_dir=tmp_path / f"data-{frees}-{setting}",
+            model=TINY_CLIP,
+            device="cpu",
+            decode_threads=setting,
+        )
+        with ShotStore(data) as store:
+            outcome = _index(plain_video.path, data, store, tiny_encoder)
+        assert outcome.n_shots > 3 and seen[-1] == expected, (frees, setting, seen)

@@ -49,6 +49,7 @@ from shotseek.pipeline.index import (
     Reporter,
     Sampled,
     Sampling,
+    decode_threads,
     failed_outcome,
     plan_video,
     sample_side,
@@ -132,7 +133,9 @@ def check_paths_on_nodes(ray: Any, paths: list[str]) -> None:
             )
 
 
-def _sample_rows(item: dict[str, Any], settings_json: str, side: int) -> Iterator[dict[str, Any]]:
+def _sample_rows(
+    item: dict[str, Any], settings_json: str, side: int, threads: int
+) -> Iterator[dict[str, Any]]:
     """One file decoded on a worker: a row per image to embed, then the video's description."""
     settings = Settings.model_validate_json(settings_json)
     video, path = int(item["video"]), Path(item["path"])
@@ -144,7 +147,7 @@ def _sample_rows(item: dict[str, Any], settings_json: str, side: int) -> Iterato
 
     try:
         info = VideoInfo.model_validate_json(item["info"])
-        sampling = Sampling(path, info, settings, side, keep=keep)
+        sampling = Sampling(path, info, settings, side, threads, keep=keep)
         row = 0
         for image in sampling.images():
             when = sampling.times[-1]
@@ -298,7 +301,12 @@ def index_on_ray(
         ray.data.from_items(items, override_num_blocks=len(items))
         .flat_map(
             _sample_rows,
-            fn_kwargs={"settings_json": settings_json, "side": sample_side(settings, encoder)},
+            fn_kwargs={
+                "settings_json": settings_json,
+                "side": sample_side(settings, encoder),
+                # a local run's rule: one FFmpeg thread beside CPU actors that fill the cores
+                "threads": decode_threads(settings, device == "cpu"),
+            },
             num_cpus=RAY_DECODE_CPUS,
         )
         .map_batches(

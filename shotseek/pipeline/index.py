@@ -35,7 +35,7 @@ import numpy as np
 
 from shotseek.pipeline import thumbnails
 from shotseek.pipeline.catalog import writer_settings
-from shotseek.pipeline.config import PREFETCH_BATCHES, Settings
+from shotseek.pipeline.config import CPU_DECODE_THREADS, PREFETCH_BATCHES, Settings
 from shotseek.pipeline.cuts import CutDetector
 from shotseek.pipeline.encoder import ClipEncoder, get_encoder
 from shotseek.pipeline.errors import ShotseekError, VideoOpenError
@@ -90,6 +90,17 @@ def segment_params(settings: Settings) -> SegmentParams:
 def sample_side(settings: Settings, encoder: ClipEncoder) -> int:
     """The shorter side sampled frames are decoded at: the setting, else the model's input."""
     return settings.frame_short_side or encoder.image_size
+
+
+def decode_threads(settings: Settings, model_on_cpu: bool) -> int:
+    """FFmpeg's decoding threads for a run (here or on Ray): the setting, else
+    ``CPU_DECODE_THREADS`` where the model runs on the CPU (its workers fill every core: more
+    decoder threads only take turns with them, at a cost of their own), else FFmpeg's choice
+    (0). One rule for both, so that a local run and a cluster's decode alike: a file cut
+    mid-packet reads as truncated on one thread, as corrupt where frame threads see it first."""
+    if settings.decode_threads:
+        return settings.decode_threads
+    return CPU_DECODE_THREADS if model_on_cpu else 0
 
 
 def settings_key(settings: Settings, encoder: ClipEncoder) -> str:
@@ -197,6 +208,7 @@ class Sampling:
         info: VideoInfo,
         settings: Settings,
         side: int,
+        threads: int,
         *,
         keep: Callable[[float, np.ndarray], None] | None = None,
     ) -> None:
@@ -210,7 +222,7 @@ class Sampling:
             path,
             settings.fps,
             short_side=side,
-            threads=settings.decode_threads,
+            threads=threads,
             watcher=self.detector if self.detector.enabled else None,
             thumbnail_width=settings.thumbnail_width if keep is not None else 0,
         )
@@ -267,7 +279,14 @@ def embed_frames(
     batches = []
     report("sample", 0.0, 0)
     try:
-        sampling = Sampling(path, info, settings, sample_side(settings, encoder), keep=kept.add)
+        sampling = Sampling(
+            path,
+            info,
+            settings,
+            sample_side(settings, encoder),
+            decode_threads(settings, encoder.frees_the_caller),
+            keep=kept.add,
+        )
         # Decoding, cut detection and the still check run while the model runs: on a CPU on
         # this thread, the model's batches on the encoder's workers; on a GPU, where the model
         # runs on this thread, on a thread of their own a couple of batches ahead. Either way
