@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import threading
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 import psutil
 import pytest
 
+from shotseek.pipeline import video as video_module
 from shotseek.pipeline.errors import VideoDecodeError, VideoOpenError
 from shotseek.pipeline.video import prefetch, probe, sample_frames
 from tests.kit.footage import (
@@ -330,7 +332,7 @@ def test_prefetch_keeps_order_raises_where_it_failed_and_stops_with_its_consumer
     assert closed == [True] and len(produced) <= 3 + 2 + 2
 
 
-def test_sampling_decodes_on_a_thread_of_its_own_that_ends_with_its_consumer(tmp_path):
+def test_sampling_decodes_on_a_thread_of_its_own_that_ends_with_its_consumer(tmp_path, monkeypatch):
     # FFmpeg decodes ahead on a "shotseek-decode" thread while the sampler's own thread
     # converts and watches; a consumer that stops early leaves that thread ended and the file
     # closed (the container closes only after the thread is joined).
@@ -341,10 +343,24 @@ def test_sampling_decodes_on_a_thread_of_its_own_that_ends_with_its_consumer(tmp
     def decoding() -> bool:
         return any(t.name == "shotseek-decode" for t in threading.enumerate())
 
+    # a decoding thread still running when its container closes would read freed memory
+    opened = video_module._open_container
+    decoding_at_close: list[bool] = []
+
+    @contextlib.contextmanager
+    def watched(path):
+        with opened(path) as container:
+            try:
+                yield container
+            finally:
+                decoding_at_close.append(decoding())
+
+    monkeypatch.setattr(video_module, "_open_container", watched)
     samples = sample_frames(footage.path, 2.0)
     first = next(samples)
     assert first.index == 0 and decoding()
     samples.close()
     assert not decoding() and process.num_fds() == before
+    assert decoding_at_close[-1] is False
     full = [f.time for f in sample_frames(footage.path, 2.0)]
     assert full[0] == first.time and not decoding()
