@@ -83,6 +83,28 @@ def _open_container(path: Path) -> av.container.InputContainer:
         ) from exc
 
 
+def _decoded(
+    container: av.container.InputContainer, stream: av.video.VideoStream
+) -> Iterator[av.VideoFrame]:
+    """The stream's frames, like ``container.decode(stream)``, except that an error on the last
+    packet of the data (one cut short: a truncated file) or while flushing the decoder ends
+    the frames instead of raising: the caller's truncation check then names the file
+    truncated, and it does so whatever FFmpeg's threads (one thread reports the cut packet,
+    frame threads report it at the flush or conceal it). An error earlier is raised."""
+    packets = container.demux(stream)
+    packet = next(packets, None)
+    while packet is not None:
+        following = next(packets, None)
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError:
+            if packet.size and following is not None and following.size:
+                raise
+            return
+        yield from frames
+        packet = following
+
+
 def _reason(exc: BaseException) -> str:
     text = getattr(exc, "strerror", None) or str(exc)
     return text.split(": '")[0].strip() or type(exc).__name__
@@ -267,7 +289,9 @@ class FrameSampler:
             # watches; closed (its thread joined) before the container is.
             decoded = ahead.enter_context(
                 contextlib.closing(
-                    prefetch(container.decode(stream), DECODE_AHEAD_FRAMES, name="shotseek-decode")
+                    prefetch(
+                        _decoded(container, stream), DECODE_AHEAD_FRAMES, name="shotseek-decode"
+                    )
                 )
             )
             time_base = stream.time_base
