@@ -96,8 +96,8 @@ def decode_threads(settings: Settings, model_on_cpu: bool) -> int:
     """FFmpeg's decoding threads for a run (here or on Ray): the setting, else
     ``CPU_DECODE_THREADS`` where the model runs on the CPU (its workers fill every core: more
     decoder threads only take turns with them, at a cost of their own), else FFmpeg's choice
-    (0). One rule for both, so that a local run and a cluster's decode alike: a file cut
-    mid-packet reads as truncated on one thread, as corrupt where frame threads see it first."""
+    (0). One rule for both: a cluster's CPU actors fill their node's cores as a local run's
+    workers do."""
     if settings.decode_threads:
         return settings.decode_threads
     return CPU_DECODE_THREADS if model_on_cpu else 0
