@@ -12,10 +12,13 @@ import pytest
 from shotseek.pipeline.catalog import video_structure
 from shotseek.pipeline.config import Settings
 from shotseek.pipeline.cuts import (
+    _DARK,
     ADAPTIVE_WINDOW,
     MIN_CONTENT_CHANGE,
     AdaptiveCuts,
     CutDetector,
+    _mad,
+    _normalised,
 )
 from shotseek.pipeline.index import index_video, unsampled_shots
 from shotseek.pipeline.models import CameraBoundary, SearchQuery
@@ -156,6 +159,21 @@ def test_ten_bit_footage_has_its_cuts_and_samples_through_ffmpeg_s_scaler(tmp_pa
     for a, b in pairs:
         assert a.time == b.time and a.image.shape == b.image.shape
         assert np.abs(a.image.astype(int) - b.image).mean() < 3
+
+
+@pytest.mark.parametrize("mean", [3.0, 60.0, 200.0])
+def test_the_flash_and_dissolve_checks_reductions_are_their_numpy_definitions(mean):
+    # They run on every frame through OpenCV (a third of NumPy's cost): the same numbers, a
+    # dark picture (below the brightening floor) included.
+    rng = np.random.default_rng(int(mean))
+    a, b = (
+        np.clip(rng.normal(mean, 25.0, (27, 48, 3)), 0, 255).astype(np.float32) for _ in range(2)
+    )
+    assert _mad(a, b) == pytest.approx(float(np.abs(a - b).mean()), rel=1e-5)
+    expected = a * (128.0 / max(float(a.mean()), _DARK))
+    assert _normalised(a).dtype == np.float32
+    np.testing.assert_allclose(_normalised(a), expected, rtol=1e-5)
+    assert _normalised(a) is not a  # the raw copy the halfway search reads stays raw
 
 
 def test_threshold_zero_turns_detection_off(motion):
