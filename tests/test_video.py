@@ -7,6 +7,7 @@ import gc
 import threading
 from pathlib import Path
 
+import cv2
 import numpy as np
 import psutil
 import pytest
@@ -383,3 +384,22 @@ def test_sampling_decodes_on_a_thread_of_its_own_that_ends_with_its_consumer(tmp
     assert decoding_at_close[-1] is False
     full = [f.time for f in sample_frames(footage.path, 2.0)]
     assert full[0] == first.time and not decoding()
+
+
+@pytest.mark.parametrize(
+    ("plane", "size"),
+    [
+        ((720, 1280), (160, 90)),
+        ((360, 640), (160, 90)),
+        ((1080, 1920), (160, 90)),
+        ((576, 720), (160, 128)),
+        ((288, 360), (160, 128)),
+        ((90, 160), (160, 90)),
+    ],
+)
+def test_the_cut_detector_s_copies_are_point_sampled_as_opencv_does(plane, size):
+    # The strided view taken where the sizes divide (720p, 1080p and their chroma) must pick
+    # OpenCV's pixels, or the cuts found would depend on the footage's size.
+    pixels = np.random.default_rng(plane[0]).integers(0, 256, plane, dtype=np.uint8)
+    expected = cv2.resize(pixels, size, interpolation=cv2.INTER_NEAREST)
+    np.testing.assert_array_equal(video_module._point_sampled(pixels, size), expected)

@@ -478,6 +478,16 @@ def _plane(plane: av.video.plane.VideoPlane) -> np.ndarray:
     return rows[:, : plane.width]
 
 
+def _point_sampled(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``pixels`` point-sampled to ``size`` (width, height) as OpenCV's ``INTER_NEAREST`` does it
+    (the pixel at the floor of each scaled coordinate); where the size divides the plane's, as
+    it does for 720p and 1080p, a strided view instead: the same pixels, half the time."""
+    height, width = pixels.shape
+    if height % size[1] == 0 and width % size[0] == 0:
+        return pixels[:: height // size[1], :: width // size[0]]
+    return cv2.resize(pixels, size, interpolation=cv2.INTER_NEAREST)
+
+
 def _to_bgr_small(
     frame: av.VideoFrame, size: tuple[int, int], reformatter: VideoReformatter
 ) -> np.ndarray:
@@ -486,10 +496,10 @@ def _to_bgr_small(
     cost of scaling the whole frame); other formats (10-bit, NV12, RGB) go through FFmpeg's
     scaler, kept set up between frames by ``reformatter``."""
     if frame.format.name in _PLANAR_YUV:
-        y, u, v = (
-            cv2.resize(_plane(p), size, interpolation=cv2.INTER_NEAREST) for p in frame.planes
-        )
-        return cv2.cvtColor(cv2.merge((y, u, v)), cv2.COLOR_YUV2BGR)
+        yuv = np.empty((size[1], size[0], 3), np.uint8)
+        for channel, plane in enumerate(frame.planes):
+            yuv[..., channel] = _point_sampled(_plane(plane), size)
+        return cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR)
     return reformatter.reformat(
         frame, format="bgr24", width=size[0], height=size[1], interpolation="FAST_BILINEAR"
     ).to_ndarray()
