@@ -236,21 +236,22 @@ def decode_only(args: dict) -> dict:
     check, thumbnails kept; no model): with the ceiling it bounds what the two stages can reach,
     taking turns or sharing the cores (its CPU-seconds)."""
     from shotseek.pipeline.encoder import get_encoder
-    from shotseek.pipeline.index import Sampling, decode_threads, sample_side
+    from shotseek.pipeline.index import Sampling, decode_ahead, decode_threads, sample_side
     from shotseek.pipeline.thumbnails import KeptThumbnails
     from shotseek.pipeline.video import probe
 
     settings = _settings(args, Path(args["data"]))
     encoder = get_encoder(settings)
-    side, threads = (
+    side, threads, ahead = (
         sample_side(settings, encoder),
         decode_threads(settings, encoder.frees_the_caller),
+        decode_ahead(encoder.frees_the_caller),
     )
     path = Path(args["video"])
     cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
     kept = KeptThumbnails(settings)
-    sampling = Sampling(path, probe(path), settings, side, threads, keep=kept.add)
+    sampling = Sampling(path, probe(path), settings, side, threads, ahead=ahead, keep=kept.add)
     embedded = sum(1 for _ in sampling.images())
     sampled = sampling.finish()
     wall = time.perf_counter() - t0

@@ -462,9 +462,10 @@ def test_frames_are_decoded_at_the_model_s_input_size_with_the_same_vectors(tmp_
 def test_decoding_on_its_own_thread_gives_the_same_shots(
     plain_video, settings, tiny_encoder, monkeypatch, tmp_path
 ):
-    # On a GPU, decoding runs ahead on a thread of its own while the model runs on the
-    # indexing thread; on a CPU (this machine) the indexing thread decodes while the encoder's
-    # workers run the model. Both give the same shots.
+    # On a GPU, decoding runs ahead on a thread of its own (FFmpeg a few frames further ahead
+    # on another) while the model runs on the indexing thread; on a CPU (this machine) the
+    # indexing thread decodes, FFmpeg included, while the encoder's workers run the model.
+    # Both give the same shots.
     from shotseek.pipeline.encoder import ClipEncoder
 
     shapes = {}
@@ -479,23 +480,26 @@ def test_decoding_on_its_own_thread_gives_the_same_shots(
     assert shapes[True] == shapes[False] and len(shapes[True]) > 3
 
 
-def test_ffmpeg_decodes_on_one_thread_where_the_model_s_workers_fill_the_cores(
+def test_ffmpeg_decodes_on_the_sampler_s_thread_alone_where_the_model_s_workers_fill_the_cores(
     plain_video, tiny_encoder, monkeypatch, tmp_path
 ):
-    # On a CPU the model's workers take every core: FFmpeg gets one thread (the sampler
-    # already decodes ahead on a thread of its own); on a GPU FFmpeg chooses; a setting wins.
+    # On a CPU the model's workers take every core: FFmpeg gets one thread, and it decodes on
+    # the sampler's own thread (no decoding-ahead thread to hand every frame over to); on a
+    # GPU FFmpeg chooses and decodes DECODE_AHEAD_FRAMES ahead; a thread setting wins.
     from shotseek.pipeline import index as index_module
+    from shotseek.pipeline.config import DECODE_AHEAD_FRAMES
     from shotseek.pipeline.encoder import ClipEncoder
 
-    seen: list[int] = []
+    seen: list[tuple[int, int]] = []
 
     class Spy(index_module.FrameSampler):
-        def __init__(self, *args, threads: int = 0, **kwargs):
-            seen.append(threads)
-            super().__init__(*args, threads=threads, **kwargs)
+        def __init__(self, *args, threads: int = 0, ahead: int = -1, **kwargs):
+            seen.append((threads, ahead))
+            super().__init__(*args, threads=threads, ahead=ahead, **kwargs)
 
     monkeypatch.setattr(index_module, "FrameSampler", Spy)
-    for frees, setting, expected in ((True, 0, 1), (False, 0, 0), (True, 3, 3)):
+    cases = ((True, 0, (1, 0)), (False, 0, (0, DECODE_AHEAD_FRAMES)), (True, 3, (3, 0)))
+    for frees, setting, expected in cases:
         monkeypatch.setattr(ClipEncoder, "frees_the_caller", property(lambda self, f=frees: f))
         data = Settings(
             data_dir=tmp_path / f"data-{frees}-{setting}",

@@ -14,7 +14,7 @@ import pytest
 
 from shotseek.pipeline import video as video_module
 from shotseek.pipeline.errors import VideoDecodeError, VideoOpenError
-from shotseek.pipeline.video import prefetch, probe, sample_frames
+from shotseek.pipeline.video import FrameSampler, prefetch, probe, sample_frames
 from tests.kit.footage import (
     STANDARD_SCENES,
     Scene,
@@ -158,7 +158,7 @@ def test_samples_far_from_a_keyframe_bring_the_thumbnail_frames_at_reads_back(
     import av
 
     from shotseek.pipeline.config import THUMBNAIL_IN_PASS_AFTER_KEY_S
-    from shotseek.pipeline.video import FrameSampler, frames_at
+    from shotseek.pipeline.video import frames_at
 
     path = make_footage(
         footage_dir / f"kept-thumbnails-{rotation}.mp4",
@@ -384,6 +384,41 @@ def test_sampling_decodes_on_a_thread_of_its_own_that_ends_with_its_consumer(tmp
     assert decoding_at_close[-1] is False
     full = [f.time for f in sample_frames(footage.path, 2.0)]
     assert full[0] == first.time and not decoding()
+
+
+def test_sampling_without_decoding_ahead_decodes_on_its_own_thread_the_same_frames(tmp_path):
+    # ahead=0 (a CPU whose cores the model's workers fill): no "shotseek-decode" thread, the
+    # same samples to the pixel and the same frames to the watcher, and an early stop closes
+    # the file.
+    footage = standard_footage(tmp_path / "v.mp4")
+    process = psutil.Process()
+    before = process.num_fds()
+
+    class Watcher:
+        def __init__(self) -> None:
+            self.times: list[float] = []
+            self.ahead: list[bool] = []  # whether a decoding-ahead thread ran, frame by frame
+
+        def analysis_size(self, width: int, height: int) -> tuple[int, int]:
+            return 32, 18
+
+        def feed(self, time: float, image: np.ndarray) -> None:
+            self.ahead.append(any(t.name == "shotseek-decode" for t in threading.enumerate()))
+            self.times.append(time)
+
+    runs = {}
+    for ahead in (0, 8):
+        watcher = Watcher()
+        samples = list(FrameSampler(footage.path, 2.0, short_side=90, ahead=ahead, watcher=watcher))
+        runs[ahead] = ([s.time for s in samples], [s.image for s in samples], watcher.times)
+        assert any(watcher.ahead) == bool(ahead)
+    (times, images, watched), (times8, images8, watched8) = runs[0], runs[8]
+    assert times == times8 and watched == watched8 and len(watched) == len(footage.frame_times)
+    assert all(np.array_equal(a, b) for a, b in zip(images, images8, strict=True))
+    samples = iter(FrameSampler(footage.path, 2.0, short_side=90, ahead=0))
+    next(samples)
+    samples.close()
+    assert process.num_fds() == before
 
 
 @pytest.mark.parametrize(

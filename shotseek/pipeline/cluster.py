@@ -49,6 +49,7 @@ from shotseek.pipeline.index import (
     Reporter,
     Sampled,
     Sampling,
+    decode_ahead,
     decode_threads,
     failed_outcome,
     plan_video,
@@ -134,7 +135,7 @@ def check_paths_on_nodes(ray: Any, paths: list[str]) -> None:
 
 
 def _sample_rows(
-    item: dict[str, Any], settings_json: str, side: int, threads: int
+    item: dict[str, Any], settings_json: str, side: int, threads: int, ahead: int
 ) -> Iterator[dict[str, Any]]:
     """One file decoded on a worker: a row per image to embed, then the video's description."""
     settings = Settings.model_validate_json(settings_json)
@@ -147,7 +148,7 @@ def _sample_rows(
 
     try:
         info = VideoInfo.model_validate_json(item["info"])
-        sampling = Sampling(path, info, settings, side, threads, keep=keep)
+        sampling = Sampling(path, info, settings, side, threads, ahead=ahead, keep=keep)
         row = 0
         for image in sampling.images():
             when = sampling.times[-1]
@@ -306,6 +307,7 @@ def index_on_ray(
                 "side": sample_side(settings, encoder),
                 # a local run's rule: one FFmpeg thread beside CPU actors that fill the cores
                 "threads": decode_threads(settings, device == "cpu"),
+                "ahead": decode_ahead(device == "cpu"),
             },
             num_cpus=RAY_DECODE_CPUS,
         )

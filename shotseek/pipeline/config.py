@@ -110,6 +110,12 @@ DECODE_AHEAD_FRAMES = 8
 #: s against 66.4-67.3 (137 against 138 CPU-s), and a static-heavy file 9.0-9.5 against 10.0-10.9
 #: s (21 against 24 CPU-s); the same shots. On a GPU FFmpeg chooses.
 CPU_DECODE_THREADS = 1
+#: ...and decodes that many frames ahead (0: on the sampler's own thread, no decoding-ahead
+#: thread): beside workers that fill the cores, handing each frame over (two context switches
+#: a frame) costs the model more than the overlap gains. 10 min of 720p on 2 cores, runs
+#: alternating with 8 ahead: 54.5 and 56.5 s, 0.93 and 0.92 of the ceiling, against 56.7 and
+#: 58.2 s, 0.91 and 0.91 (the decoding side 10.2-10.4 CPU-s against 11.2-11.9); the same shots.
+CPU_DECODE_AHEAD_FRAMES = 0
 #: On a GPU, indexing decodes this many encoder batches ahead of the model, on a thread of its
 #: own (on a CPU the model runs on the encoder's workers and the indexing thread decodes).
 PREFETCH_BATCHES = 2

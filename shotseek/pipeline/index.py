@@ -35,7 +35,13 @@ import numpy as np
 
 from shotseek.pipeline import thumbnails
 from shotseek.pipeline.catalog import writer_settings
-from shotseek.pipeline.config import CPU_DECODE_THREADS, PREFETCH_BATCHES, Settings
+from shotseek.pipeline.config import (
+    CPU_DECODE_AHEAD_FRAMES,
+    CPU_DECODE_THREADS,
+    DECODE_AHEAD_FRAMES,
+    PREFETCH_BATCHES,
+    Settings,
+)
 from shotseek.pipeline.cuts import CutDetector
 from shotseek.pipeline.encoder import ClipEncoder, get_encoder
 from shotseek.pipeline.errors import ShotseekError, VideoOpenError
@@ -101,6 +107,12 @@ def decode_threads(settings: Settings, model_on_cpu: bool) -> int:
     if settings.decode_threads:
         return settings.decode_threads
     return CPU_DECODE_THREADS if model_on_cpu else 0
+
+
+def decode_ahead(model_on_cpu: bool) -> int:
+    """Frames decoded ahead on a thread of their own (here or on Ray): ``CPU_DECODE_AHEAD_FRAMES``
+    where the model's workers fill the cores, else ``DECODE_AHEAD_FRAMES``."""
+    return CPU_DECODE_AHEAD_FRAMES if model_on_cpu else DECODE_AHEAD_FRAMES
 
 
 def settings_key(settings: Settings, encoder: ClipEncoder) -> str:
@@ -210,6 +222,7 @@ class Sampling:
         side: int,
         threads: int,
         *,
+        ahead: int = DECODE_AHEAD_FRAMES,
         keep: Callable[[float, np.ndarray], None] | None = None,
     ) -> None:
         self.path, self.side, self.keep = path, side, keep
@@ -223,6 +236,7 @@ class Sampling:
             settings.fps,
             short_side=side,
             threads=threads,
+            ahead=ahead,
             watcher=self.detector if self.detector.enabled else None,
             thumbnail_width=settings.thumbnail_width if keep is not None else 0,
         )
@@ -285,6 +299,7 @@ def embed_frames(
             settings,
             sample_side(settings, encoder),
             decode_threads(settings, encoder.frees_the_caller),
+            ahead=decode_ahead(encoder.frees_the_caller),
             keep=kept.add,
         )
         # Decoding, cut detection and the still check run while the model runs: on a CPU on

@@ -5,8 +5,9 @@ stream's start, never from ``frame_index / average_fps``: that classic shortcut 
 variable-frame-rate footage (phones, screen recordings) and on edited files with gaps.
 
 Sampling streams: FFmpeg decodes a few frames ahead on a thread of its own (``DECODE_AHEAD_FRAMES``
-in config), only sampled frames are colour-converted (and scaled in the same step), so a
-three-hour file costs no more memory than a three-second one.
+in config; none where the model's workers fill the cores), only sampled frames are
+colour-converted (and scaled in the same step), so a three-hour file costs no more memory than a
+three-second one.
 """
 
 from __future__ import annotations
@@ -257,6 +258,10 @@ class FrameSampler:
     over, :attr:`end_time` holds where the stream ends: the last frame's presentation time plus
     its display duration, never past the header's duration.
 
+    ``ahead`` frames are decoded ahead on a thread of their own while this one converts,
+    reduces and watches; with 0, on this thread (where other threads fill the cores, the
+    hand-over of every frame costs them more than the overlap gains).
+
     Iterating raises :class:`VideoOpenError` before yielding anything when the file is unusable,
     and :class:`VideoDecodeError` when the data turns out truncated or corrupt part-way through.
     """
@@ -268,12 +273,14 @@ class FrameSampler:
         *,
         short_side: int = 448,
         threads: int = 0,
+        ahead: int = DECODE_AHEAD_FRAMES,
         watcher: FrameWatcher | None = None,
         thumbnail_width: int = 0,
     ) -> None:
         if not (fps > 0 and math.isfinite(fps)):
             raise ValueError(f"fps must be a positive number, not {fps}")
         self.path, self.fps, self.short_side, self.threads = Path(path), fps, short_side, threads
+        self.ahead = ahead
         self.watcher, self.thumbnail_width = watcher, thumbnail_width
         self.end_time: float | None = None
 
@@ -285,15 +292,12 @@ class FrameSampler:
             stream = _video_stream(container, path)
             stream.thread_type = "AUTO"
             stream.codec_context.thread_count = self.threads
-            # FFmpeg decodes on a thread of its own while this one converts, reduces and
-            # watches; closed (its thread joined) before the container is.
-            decoded = ahead.enter_context(
-                contextlib.closing(
-                    prefetch(
-                        _decoded(container, stream), DECODE_AHEAD_FRAMES, name="shotseek-decode"
-                    )
-                )
-            )
+            # With self.ahead, FFmpeg decodes on a thread of its own while this one converts,
+            # reduces and watches. Closed (a thread joined) before the container is.
+            decoded: Iterator[av.VideoFrame] = _decoded(container, stream)
+            if self.ahead:
+                decoded = prefetch(decoded, self.ahead, name="shotseek-decode")
+            decoded = ahead.enter_context(contextlib.closing(decoded))
             time_base = stream.time_base
             start_pts = stream.start_time
             nominal = 1.0 / info.average_fps if info.average_fps else 0.04
