@@ -236,22 +236,19 @@ def decode_only(args: dict) -> dict:
     check, thumbnails kept; no model): with the ceiling it bounds what the two stages can reach,
     taking turns or sharing the cores (its CPU-seconds)."""
     from shotseek.pipeline.encoder import get_encoder
-    from shotseek.pipeline.index import Sampling, decode_ahead, decode_threads, sample_side
+    from shotseek.pipeline.index import Decoding, Sampling, sample_side
     from shotseek.pipeline.thumbnails import KeptThumbnails
     from shotseek.pipeline.video import probe
 
     settings = _settings(args, Path(args["data"]))
     encoder = get_encoder(settings)
-    side, threads, ahead = (
-        sample_side(settings, encoder),
-        decode_threads(settings, encoder.frees_the_caller),
-        decode_ahead(encoder.frees_the_caller),
-    )
+    side = sample_side(settings, encoder)
+    decoding = Decoding.for_model(settings, encoder.frees_the_caller)
     path = Path(args["video"])
     cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
     kept = KeptThumbnails(settings)
-    sampling = Sampling(path, probe(path), settings, side, threads, ahead=ahead, keep=kept.add)
+    sampling = Sampling(path, probe(path), settings, side, decoding, keep=kept.add)
     embedded = sum(1 for _ in sampling.images())
     sampled = sampling.finish()
     wall = time.perf_counter() - t0
@@ -273,10 +270,10 @@ def codec_only(args: dict) -> dict:
     import av
 
     from shotseek.pipeline.encoder import get_encoder
-    from shotseek.pipeline.index import decode_threads
+    from shotseek.pipeline.index import Decoding
 
     settings = _settings(args, Path(args["data"]))
-    threads = decode_threads(settings, get_encoder(settings).frees_the_caller)
+    threads = Decoding.for_model(settings, get_encoder(settings).frees_the_caller).threads
     cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
     with av.open(args["video"]) as container:

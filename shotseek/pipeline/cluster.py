@@ -45,12 +45,11 @@ from shotseek.pipeline.config import (
 from shotseek.pipeline.encoder import ClipEncoder
 from shotseek.pipeline.errors import ConfigError, ShotseekError
 from shotseek.pipeline.index import (
+    Decoding,
     Planned,
     Reporter,
     Sampled,
     Sampling,
-    decode_ahead,
-    decode_threads,
     failed_outcome,
     plan_video,
     sample_side,
@@ -135,7 +134,7 @@ def check_paths_on_nodes(ray: Any, paths: list[str]) -> None:
 
 
 def _sample_rows(
-    item: dict[str, Any], settings_json: str, side: int, threads: int, ahead: int
+    item: dict[str, Any], settings_json: str, side: int, decoding: Decoding
 ) -> Iterator[dict[str, Any]]:
     """One file decoded on a worker: a row per image to embed, then the video's description."""
     settings = Settings.model_validate_json(settings_json)
@@ -148,7 +147,7 @@ def _sample_rows(
 
     try:
         info = VideoInfo.model_validate_json(item["info"])
-        sampling = Sampling(path, info, settings, side, threads, ahead=ahead, keep=keep)
+        sampling = Sampling(path, info, settings, side, decoding, keep=keep)
         row = 0
         for image in sampling.images():
             when = sampling.times[-1]
@@ -305,9 +304,8 @@ def index_on_ray(
             fn_kwargs={
                 "settings_json": settings_json,
                 "side": sample_side(settings, encoder),
-                # a local run's rule: one FFmpeg thread beside CPU actors that fill the cores
-                "threads": decode_threads(settings, device == "cpu"),
-                "ahead": decode_ahead(device == "cpu"),
+                # a local run's rule: CPU actors fill the cores as the local workers do
+                "decoding": Decoding.for_model(settings, device == "cpu"),
             },
             num_cpus=RAY_DECODE_CPUS,
         )

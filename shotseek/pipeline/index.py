@@ -98,21 +98,27 @@ def sample_side(settings: Settings, encoder: ClipEncoder) -> int:
     return settings.frame_short_side or encoder.image_size
 
 
-def decode_threads(settings: Settings, model_on_cpu: bool) -> int:
-    """FFmpeg's decoding threads for a run (here or on Ray): the setting, else
-    ``CPU_DECODE_THREADS`` where the model runs on the CPU (its workers fill every core: more
-    decoder threads only take turns with them, at a cost of their own), else FFmpeg's choice
-    (0). One rule for both: a cluster's CPU actors fill their node's cores as a local run's
-    workers do."""
-    if settings.decode_threads:
-        return settings.decode_threads
-    return CPU_DECODE_THREADS if model_on_cpu else 0
+@dataclass(frozen=True)
+class Decoding:
+    """How FFmpeg decodes for one run (here or on Ray): its threads (0: FFmpeg's choice) and
+    how many frames it decodes ahead on a thread of its own (0: on the sampler's thread)."""
 
+    threads: int
+    ahead: int
 
-def decode_ahead(model_on_cpu: bool) -> int:
-    """Frames decoded ahead on a thread of their own (here or on Ray): ``CPU_DECODE_AHEAD_FRAMES``
-    where the model's workers fill the cores, else ``DECODE_AHEAD_FRAMES``."""
-    return CPU_DECODE_AHEAD_FRAMES if model_on_cpu else DECODE_AHEAD_FRAMES
+    @classmethod
+    def for_model(cls, settings: Settings, model_on_cpu: bool) -> Decoding:
+        """Where the model runs on the CPU its workers fill every core (a cluster's CPU actors
+        fill their node's as a local run's workers do): ``CPU_DECODE_THREADS`` threads, since
+        more only take turns with the workers at a cost of their own, and
+        ``CPU_DECODE_AHEAD_FRAMES`` ahead, since handing each frame over costs the model more
+        than the overlap gains. Elsewhere FFmpeg chooses and decodes ``DECODE_AHEAD_FRAMES``
+        ahead. ``SHOTSEEK_DECODE_THREADS`` sets the threads either way."""
+        if model_on_cpu:
+            threads, ahead = CPU_DECODE_THREADS, CPU_DECODE_AHEAD_FRAMES
+        else:
+            threads, ahead = 0, DECODE_AHEAD_FRAMES
+        return cls(settings.decode_threads or threads, ahead)
 
 
 def settings_key(settings: Settings, encoder: ClipEncoder) -> str:
@@ -220,9 +226,8 @@ class Sampling:
         info: VideoInfo,
         settings: Settings,
         side: int,
-        threads: int,
+        decoding: Decoding,
         *,
-        ahead: int = DECODE_AHEAD_FRAMES,
         keep: Callable[[float, np.ndarray], None] | None = None,
     ) -> None:
         self.path, self.side, self.keep = path, side, keep
@@ -235,8 +240,8 @@ class Sampling:
             path,
             settings.fps,
             short_side=side,
-            threads=threads,
-            ahead=ahead,
+            threads=decoding.threads,
+            ahead=decoding.ahead,
             watcher=self.detector if self.detector.enabled else None,
             thumbnail_width=settings.thumbnail_width if keep is not None else 0,
         )
@@ -298,8 +303,7 @@ def embed_frames(
             info,
             settings,
             sample_side(settings, encoder),
-            decode_threads(settings, encoder.frees_the_caller),
-            ahead=decode_ahead(encoder.frees_the_caller),
+            Decoding.for_model(settings, encoder.frees_the_caller),
             keep=kept.add,
         )
         # Decoding, cut detection and the still check run while the model runs: on a CPU on
