@@ -104,9 +104,9 @@ THUMBNAIL_IN_PASS_AFTER_KEY_S = 1.0
 #: (4K).
 DECODE_AHEAD_FRAMES = 8
 #: Where the model runs on the CPU's workers (every core), FFmpeg decodes on this many threads
-#: unless SHOTSEEK_DECODE_THREADS says otherwise: with the decoding-ahead thread beside the
-#: sampler's, its own frame threads only take turns with the model's and cost their
-#: synchronisation. 10 min of 720p on 2 cores, runs alternating with FFmpeg's choice: 65.2-66.2
+#: unless SHOTSEEK_DECODE_THREADS says otherwise: its own frame threads only take turns with
+#: the model's and cost their synchronisation. Measured while the sampler still decoded ahead
+#: on a thread of its own: 10 min of 720p on 2 cores, alternating with FFmpeg's choice, 65.2-66.2
 #: s against 66.4-67.3 (137 against 138 CPU-s), and a static-heavy file 9.0-9.5 against 10.0-10.9
 #: s (21 against 24 CPU-s); the same shots. On a GPU FFmpeg chooses.
 CPU_DECODE_THREADS = 1
