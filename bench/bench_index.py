@@ -24,9 +24,10 @@ memory is its own, with random weights (``none``: as fast as real weights):
 - **naive**: OpenCV reads every frame, one sample per 1/fps by frame number, open_clip's
   preprocessing, one image per model call: the baseline of a first attempt.
 
-With ``--ray [ADDRESS]`` it compares instead ``index_paths`` over ``--files`` ordinary files
-(``--minutes`` in all) run here and on Ray (``local``: a Ray on this machine, the default; or a
-cluster's address): video-seconds per wall-second of each, and Ray's overhead on one machine.
+With ``--processes N`` or ``--ray [ADDRESS]`` it compares instead ``index_paths`` over
+``--files`` ordinary files (``--minutes`` in all) indexed one at a time and several at once: N
+decoding in processes of their own here, or on Ray (``local``: a Ray on this machine, the
+default; or a cluster's address): video-seconds per wall-second of each.
 
 Throughput is video-seconds per wall-second at ``--fps`` (2) samples per second.
 """
@@ -102,9 +103,11 @@ def write_footage(path: Path, kind: str, minutes: float, height: int, seed: int 
 def _settings(args: dict, data: Path, still: float | None = None):
     from shotseek.pipeline.config import Settings
 
-    extra = {} if still is None else {"still_threshold": still}
+    extra: dict = {} if still is None else {"still_threshold": still}
     if args.get("ray"):
         extra["ray"] = args["ray"]
+    if args.get("processes"):
+        extra["decode_processes"] = args["processes"]
     return Settings(
         data_dir=data,
         model=args["model"],
@@ -236,7 +239,7 @@ def decode_only(args: dict) -> dict:
     check, thumbnails kept; no model): with the ceiling it bounds what the two stages can reach,
     taking turns or sharing the cores (its CPU-seconds)."""
     from shotseek.pipeline.encoder import get_encoder
-    from shotseek.pipeline.index import Decoding, Sampling, sample_side
+    from shotseek.pipeline.sampling import Decoding, Sampling, sample_side
     from shotseek.pipeline.thumbnails import KeptThumbnails
     from shotseek.pipeline.video import probe
 
@@ -270,7 +273,7 @@ def codec_only(args: dict) -> dict:
     import av
 
     from shotseek.pipeline.encoder import get_encoder
-    from shotseek.pipeline.index import Decoding
+    from shotseek.pipeline.sampling import Decoding
 
     settings = _settings(args, Path(args["data"]))
     threads = Decoding.for_model(settings, get_encoder(settings).frees_the_caller).threads
@@ -315,7 +318,8 @@ def naive(args: dict) -> dict:
 
 
 def many_files(args: dict) -> dict:
-    """index_paths over a folder of files, here or (``args["ray"]``) on Ray."""
+    """index_paths over a folder of files: one at a time, several at once in processes
+    (``args["processes"]``), or on Ray (``args["ray"]``)."""
     from shotseek.pipeline.index import index_paths
     from shotseek.pipeline.store import ShotStore
 
@@ -335,28 +339,36 @@ def many_files(args: dict) -> dict:
     }
 
 
-def compare_ray(args: argparse.Namespace, tmp: str) -> None:
+def compare_many(args: argparse.Namespace, tmp: str) -> None:
+    """``--files`` files indexed one at a time, then several at once: in ``--processes``
+    worker processes, or on Ray (``--ray``)."""
     folder = (
-        args.footage_dir / f"shotseek-bench-ray-{args.files}x{args.minutes:g}min-{args.height}p"
+        args.footage_dir / f"shotseek-bench-many-{args.files}x{args.minutes:g}min-{args.height}p"
     )
     folder.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
     for k in range(args.files):
         path = folder / f"part{k}.mp4"
         if not path.exists():
             write_footage(path, "ordinary", args.minutes / args.files, args.height, seed=k)
+    print(f"  (footage ready in {time.perf_counter() - t0:.0f} s)")
     common = {"model": args.model, "fps": args.fps, "device": args.device, "folder": str(folder)}
-    here = run_child({**common, "what": "files", "data": f"{tmp}/here"})
-    there = run_child({**common, "what": "files", "data": f"{tmp}/ray", "ray": args.ray})
+    here = run_child({**common, "what": "files", "data": f"{tmp}/here", "processes": 1})
+    if args.ray:
+        label, other = f"ray ({args.ray})", {"ray": args.ray}
+    else:
+        label, other = f"{args.processes} processes", {"processes": args.processes}
+    there = run_child({**common, "what": "files", "data": f"{tmp}/there", **other})
     print(
         f"# {args.model} (random weights), {args.files} files, {here['duration']:.0f} s of "
-        f"{args.height}p video in all, {args.fps:g} samples/s"
+        f"{args.height}p video in all, {args.fps:g} samples/s, {os.cpu_count()} cores"
     )
-    for label, r in (("here", here), (f"ray ({args.ray})", there)):
+    for name, r in (("one at a time", here), (label, there)):
         print(
-            f"  {label:<14} {r['video_s_per_s']:7.2f} video-s/s  wall {r['wall']:7.1f} s  "
-            f"{r['shots']} shots  driver peak RSS {r['peak_rss_gb']:.2f} GB"
+            f"  {name:<14} {r['video_s_per_s']:7.2f} video-s/s  wall {r['wall']:7.1f} s  "
+            f"{r['shots']} shots  peak RSS (this process) {r['peak_rss_gb']:.2f} GB"
         )
-    print(f"  ray / here: {there['video_s_per_s'] / here['video_s_per_s']:.2f}x")
+    print(f"  {label} / one at a time: {there['video_s_per_s'] / here['video_s_per_s']:.2f}x")
 
 
 def child(args: dict) -> None:
@@ -404,15 +416,20 @@ def main() -> None:
     parser.add_argument(
         "--ray", nargs="?", const="local", help="compare with Ray (local, or an address)"
     )
-    parser.add_argument("--files", type=int, default=4, help="with --ray: files to index")
+    parser.add_argument(
+        "--processes", type=int, help="compare with this many files decoded at once here"
+    )
+    parser.add_argument(
+        "--files", type=int, default=4, help="with --ray or --processes: files to index"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(json.loads(args.child))
         return
-    if args.ray:
+    if args.ray or args.processes:
         with tempfile.TemporaryDirectory() as tmp:
-            compare_ray(args, tmp)
+            compare_many(args, tmp)
         return
 
     args.footage_dir.mkdir(parents=True, exist_ok=True)

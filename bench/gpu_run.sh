@@ -8,7 +8,9 @@
 # MINUTES (2) of 1080p H.264 there (a few minutes of Python rendering) and runs bench_index with
 # MODEL (ViT-L-14, random weights, bf16) on CUDA: the encoder alone before and after, the
 # pipeline with its busy time per stage, and the decoding side alone (what one file cannot be
-# indexed faster than). The output also lands in $OUT/bench_index_gpu.txt.
+# indexed faster than); then FILES (8) files of MINUTES in all, indexed one at a time and with
+# PROCESSES (cores / 4) decoding at once (FILES=0 leaves this out). The output also lands in
+# $OUT/bench_index_gpu.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp}/bench_index_gpu.txt
@@ -26,3 +28,8 @@ export PYTHONUNBUFFERED=1
 python3 -m bench.bench_index --model "${MODEL:-ViT-L-14}" --device "${DEVICE:-cuda}" \
     --height "${HEIGHT:-1080}" --minutes "${MINUTES:-2}" --kinds ordinary --skip-naive \
     --ceiling-batches "${CEILING_BATCHES:-8}" 2>&1 | tee -a "$out"
+if [ "${FILES:-8}" -gt 0 ]; then
+    python3 -m bench.bench_index --model "${MODEL:-ViT-L-14}" --device "${DEVICE:-cuda}" \
+        --height "${HEIGHT:-1080}" --minutes "${MINUTES:-2}" --files "${FILES:-8}" \
+        --processes "${PROCESSES:-$(( $(nproc) / 4 > 1 ? $(nproc) / 4 : 2 ))}" 2>&1 | tee -a "$out"
+fi

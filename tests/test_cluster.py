@@ -7,9 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-import numpy as np
 import pytest
 
 from shotseek.pipeline.config import Settings
@@ -18,7 +16,8 @@ from shotseek.pipeline.index import index_paths
 from shotseek.pipeline.models import IndexReport
 from shotseek.pipeline.store import ShotStore
 from tests.conftest import TINY_CLIP
-from tests.kit.footage import STANDARD_SCENES, make_footage, random_footage, standard_footage
+from tests.kit.archive import archive_of, assert_same_archive
+from tests.kit.footage import files_that_break, random_footage, standard_footage
 
 ray = pytest.importorskip("ray")
 
@@ -35,35 +34,9 @@ def media(tmp_path_factory):
     root = tmp_path_factory.mktemp("cluster-media")
     standard_footage(root / "a_standard.mp4")
     random_footage(root / "b_random.mp4", seed=5)
-    # probes fine, fails while it is decoded (on a worker): the moov index is at the start
-    broken = make_footage(
-        root / "c_truncated.mp4", [STANDARD_SCENES[0], STANDARD_SCENES[1]], faststart=True
-    )
-    data = broken.path.read_bytes()
-    broken.path.write_bytes(data[: len(data) // 2])
-    (root / "d_not_a_video.mp4").write_bytes(b"not a video" * 100)
+    # the first probes fine and fails while it is decoded (on a worker)
+    files_that_break(root / "c_truncated.mp4", root / "d_not_a_video.mp4")
     return root
-
-
-def _archive(settings: Settings) -> dict[str, list[tuple]]:
-    with ShotStore(settings) as store:
-        (model_id,) = store.models()
-        archive = {}
-        for video in store.list_videos(model_id):
-            shots = store.shots_of(model_id, video.video_id)
-            vectors = store.shot_vectors(model_id, [s.shot_id for s in shots])
-            archive[video.file_name] = [
-                (
-                    s.start,
-                    s.end,
-                    s.scene,
-                    s.class_index,
-                    vectors[s.shot_id],
-                    Path(s.thumbnail).read_bytes(),
-                )
-                for s in shots
-            ]
-        return archive
 
 
 def _here_and_on_ray(
@@ -99,18 +72,8 @@ def _here_and_on_ray(
                 report = index_paths(paths, settings, store=store, progress=progress)
         finally:
             thumbnails.frames_at = frames_at
-        runs[where] = (report, _archive(settings), sorted(read_back))
+        runs[where] = (report, archive_of(settings), sorted(read_back))
     return runs
-
-
-def _same_archive(here: dict, there: dict) -> None:
-    assert sorted(here) == sorted(there)
-    for name in here:
-        assert len(here[name]) == len(there[name]) > 3
-        for mine, theirs in zip(here[name], there[name], strict=True):
-            assert mine[:4] == theirs[:4]  # times, scene and class
-            assert np.allclose(mine[4], theirs[4], atol=1e-5)
-            assert mine[5] == theirs[5]  # the thumbnail, kept by a worker or read back
 
 
 def test_ray_gives_the_archive_a_local_run_gives(local_ray, media, tmp_path):
@@ -136,7 +99,7 @@ def test_ray_gives_the_archive_a_local_run_gives(local_ray, media, tmp_path):
         r.reason for r in here.results if r.path.endswith("c_truncated.mp4")
     )
     assert sorted(archive_there) == ["a_standard.mp4", "b_random.mp4"]
-    _same_archive(archive_here, archive_there)
+    assert_same_archive(archive_here, archive_there)
 
 
 def test_an_embedding_worker_killed_mid_run_is_replaced_and_nothing_is_lost(
@@ -161,7 +124,7 @@ def test_an_embedding_worker_killed_mid_run_is_replaced_and_nothing_is_lost(
     assert killed, "no embedding actor was found to kill"
     for report, *_ in runs.values():
         assert [r.status for r in report.results] == ["indexed", "indexed"], report
-    _same_archive(runs["here"][1], runs["ray"][1])
+    assert_same_archive(runs["here"][1], runs["ray"][1])
     assert runs["ray"][2] == runs["here"][2]  # retried rows brought their thumbnails again
 
 

@@ -20,8 +20,9 @@ from shotseek.pipeline.cuts import (
     _mad,
     _normalised,
 )
-from shotseek.pipeline.index import index_video, unsampled_shots
+from shotseek.pipeline.index import index_video
 from shotseek.pipeline.models import CameraBoundary, SearchQuery
+from shotseek.pipeline.sampling import unsampled_shots
 from shotseek.pipeline.search import search
 from shotseek.pipeline.segment import SegmentParams, analyse, camera_starts
 from shotseek.pipeline.store import ShotStore

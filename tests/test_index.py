@@ -443,7 +443,7 @@ def test_frames_are_decoded_at_the_model_s_input_size_with_the_same_vectors(tmp_
     # Decoding straight to the model's input size (area scaling while colour-converting) spares
     # the model's preprocessing a resize; the vectors stay those of open_clip's own transform.
     from shotseek.pipeline.encoder import create_encoder
-    from shotseek.pipeline.index import sample_side
+    from shotseek.pipeline.sampling import sample_side
     from shotseek.pipeline.video import sample_frames
 
     footage = standard_footage(tmp_path / "wide.mp4", size=(640, 360))
@@ -486,18 +486,18 @@ def test_ffmpeg_decodes_on_the_sampler_s_thread_alone_where_the_model_s_workers_
     # On a CPU the model's workers take every core: FFmpeg gets one thread, and it decodes on
     # the sampler's own thread (no decoding-ahead thread to hand every frame over to); on a
     # GPU FFmpeg chooses and decodes DECODE_AHEAD_FRAMES ahead; a thread setting wins.
-    from shotseek.pipeline import index as index_module
+    from shotseek.pipeline import sampling
     from shotseek.pipeline.config import DECODE_AHEAD_FRAMES
     from shotseek.pipeline.encoder import ClipEncoder
 
     seen: list[tuple[int, int]] = []
 
-    class Spy(index_module.FrameSampler):
+    class Spy(sampling.FrameSampler):
         def __init__(self, *args, threads: int = 0, ahead: int = -1, **kwargs):
             seen.append((threads, ahead))
             super().__init__(*args, threads=threads, ahead=ahead, **kwargs)
 
-    monkeypatch.setattr(index_module, "FrameSampler", Spy)
+    monkeypatch.setattr(sampling, "FrameSampler", Spy)
     cases = ((True, 0, (1, 0)), (False, 0, (0, DECODE_AHEAD_FRAMES)), (True, 3, (3, 0)))
     for frees, setting, expected in cases:
         monkeypatch.setattr(ClipEncoder, "frees_the_caller", property(lambda self, f=frees: f))
@@ -510,3 +510,9 @@ def test_ffmpeg_decodes_on_the_sampler_s_thread_alone_where_the_model_s_workers_
         with ShotStore(data) as store:
             outcome = _index(plain_video.path, data, store, tiny_encoder)
         assert outcome.n_shots > 3 and seen[-1] == expected, (frees, setting, seen)
+    # several files decoding at once beside a GPU share the cores; on a CPU the rule stays
+    at_once = sampling.Decoding.for_model(Settings(), False, files_at_once=4)
+    assert at_once == sampling.Decoding(max(1, (os.cpu_count() or 1) // 4), DECODE_AHEAD_FRAMES)
+    assert sampling.Decoding.for_model(Settings(), True, files_at_once=4) == (
+        sampling.Decoding(1, 0)
+    )

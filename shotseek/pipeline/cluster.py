@@ -2,17 +2,14 @@
 
 ``shotseek index PATH… --ray [ADDRESS]`` (``SHOTSEEK_RAY``) makes the files a Ray Dataset:
 
-1. each file is decoded and sampled by a CPU task (:class:`~shotseek.pipeline.index.Sampling`:
-   the still check and the camera-cut detector run there too), which emits one row per image
-   to embed (with the sample's thumbnail when it lies over a second after a keyframe), then
-   one row that describes the video (:class:`~shotseek.pipeline.index.Sampled`, or the error
-   that stopped it);
+1. each file is decoded and sampled by a CPU task into the rows a local worker process makes
+   (:func:`~shotseek.pipeline.sampling.sample_rows`: one per image to embed, then one that
+   describes the video);
 2. a pool of actors, each holding the encoder (one per GPU when the cluster has GPUs, else one
    per node), embeds the images in batches (``map_batches``);
 3. the driver collects each video's vectors (and thumbnails) and, once a video is whole,
-   analyses it, writes its thumbnails (reading back those no worker made) and stores it with
-   the same function as a local run
-   (:func:`~shotseek.pipeline.index.store_video`): the archive is the same.
+   analyses and stores it as a local run does
+   (:class:`~shotseek.pipeline.parallel.Collector`): the archive is the same.
 
 A file that fails on a worker is reported by name and the others go on; Ray retries the tasks
 and restarts the actors of a lost worker. Media paths must be readable under the same path on
@@ -25,10 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-import pickle
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,21 +37,11 @@ from shotseek.pipeline.config import (
     Settings,
 )
 from shotseek.pipeline.encoder import ClipEncoder
-from shotseek.pipeline.errors import ConfigError, ShotseekError
-from shotseek.pipeline.index import (
-    Decoding,
-    Planned,
-    Reporter,
-    Sampled,
-    Sampling,
-    failed_outcome,
-    plan_video,
-    sample_side,
-    store_video,
-)
-from shotseek.pipeline.models import IndexOutcome, ProgressEvent, VideoInfo
+from shotseek.pipeline.errors import ConfigError
+from shotseek.pipeline.models import IndexOutcome, ProgressEvent
+from shotseek.pipeline.parallel import Collector, plan_videos, work_items
+from shotseek.pipeline.sampling import Decoding, row_image, sample_rows, sample_side
 from shotseek.pipeline.store import ShotStore
-from shotseek.pipeline.thumbnails import KeptThumbnails, jpeg
 
 log = logging.getLogger(__name__)
 
@@ -133,59 +117,6 @@ def check_paths_on_nodes(ray: Any, paths: list[str]) -> None:
             )
 
 
-def _sample_rows(
-    item: dict[str, Any], settings_json: str, side: int, decoding: Decoding
-) -> Iterator[dict[str, Any]]:
-    """One file decoded on a worker: a row per image to embed, then the video's description."""
-    settings = Settings.model_validate_json(settings_json)
-    video, path = int(item["video"]), Path(item["path"])
-    base = {"video": video, "time": 0.0, "pixels": b"", "height": 0, "width": 0, "thumbnail": b""}
-    made: dict[float, bytes] = {}  # the thumbnail made of the sample about to be yielded
-
-    def keep(when: float, image: np.ndarray) -> None:
-        made[when] = jpeg(image)
-
-    try:
-        info = VideoInfo.model_validate_json(item["info"])
-        sampling = Sampling(path, info, settings, side, decoding, keep=keep)
-        row = 0
-        for image in sampling.images():
-            when = sampling.times[-1]
-            yield _image_row(base, row, when, image, made.pop(when, b""))
-            row += 1
-        sampled = sampling.finish()
-        for extra_time, image in zip(sampled.extra_times, sampling.extra_images(sampled)):
-            yield _image_row(base, row, extra_time, image)
-            row += 1
-        meta: dict[str, Any] = {
-            "sampled": sampled,
-            "rows": row,
-            "embedded": row - len(sampled.extra_times),
-        }
-    except ShotseekError as exc:
-        meta = {"error": str(exc)}
-    except Exception as exc:  # a bug or a library error on one file: the others go on
-        meta = {"error": f"{path}: unexpected {type(exc).__name__} on a Ray worker: {exc}"}
-    yield {**base, "row": -1, "meta": pickle.dumps(meta)}
-
-
-def _image_row(
-    base: dict[str, Any], row: int, when: float, image: np.ndarray, thumbnail: bytes = b""
-) -> dict[str, Any]:
-    image = np.ascontiguousarray(image, dtype=np.uint8)
-    height, width = image.shape[:2]
-    return {
-        **base,
-        "row": row,
-        "time": when,
-        "pixels": image.tobytes(),
-        "height": height,
-        "width": width,
-        "thumbnail": thumbnail,
-        "meta": b"",
-    }
-
-
 class Embedder:
     """An actor of the embedding pool: holds the encoder, embeds batches of image rows."""
 
@@ -209,7 +140,7 @@ class Embedder:
         vectors = np.zeros((len(images), self.encoder.dim), dtype=np.float32)
         if images.any():
             pictures = [
-                np.frombuffer(p, dtype=np.uint8).reshape(int(h), int(w), 3)
+                row_image(p, h, w)
                 for p, h, w in zip(
                     batch["pixels"][images], batch["height"][images], batch["width"][images]
                 )
@@ -237,23 +168,6 @@ def _embedding_pool(ray: Any) -> dict[str, Any]:
     return {"num_cpus": max(1.0, min(cores) - decoding), "concurrency": len(cores)}
 
 
-@dataclass
-class _Video:
-    """One video's rows as they come back to the driver."""
-
-    planned: Planned
-    report: Reporter
-    started: float
-    vectors: dict[int, np.ndarray] = field(default_factory=dict)
-    meta: dict[str, Any] | None = None
-    kept: KeptThumbnails | None = None  # the thumbnails its worker made while decoding
-
-    def whole(self) -> bool:
-        return self.meta is not None and (
-            "error" in self.meta or len(self.vectors) == self.meta["rows"]
-        )
-
-
 def index_on_ray(
     files: list[Path],
     settings: Settings,
@@ -267,30 +181,15 @@ def index_on_ray(
     """Index ``files`` with the cluster at ``settings.ray`` doing the decoding and embedding;
     every file's outcome goes to ``on_result`` (in the order files finish)."""
     ray = connect(settings.ray or RAY_LOCAL)
-    videos: dict[int, _Video] = {}
-    for number, path in enumerate(files, start=1):
-        started = time.perf_counter()
-        report = Reporter(progress, path, number, len(files))
-        try:
-            planned = plan_video(
-                path, settings, store, lambda: encoder, force=force, report=report, started=started
-            )
-        except Exception as exc:
-            on_result(failed_outcome(path, exc, started, report))
-            continue
-        if isinstance(planned, IndexOutcome):
-            on_result(planned)
-        else:
-            videos[number] = _Video(planned[0], report, started)
+    videos = plan_videos(
+        files, settings, store, encoder, force=force, progress=progress, on_result=on_result
+    )
     if not videos:
         return
     check_paths_on_nodes(ray, [str(v.planned.path) for v in videos.values()])
 
     settings_json = settings.model_dump_json()
-    items = [
-        {"video": n, "path": str(v.planned.path), "info": v.planned.info.model_dump_json()}
-        for n, v in videos.items()
-    ]
+    items = work_items(videos)
     pool = _embedding_pool(ray)
     # The driver's model exactly (its 'auto' resolved here: a GPU worker must not pick another)
     device = "cuda" if "num_gpus" in pool else "cpu"
@@ -300,9 +199,10 @@ def index_on_ray(
     dataset = (
         ray.data.from_items(items, override_num_blocks=len(items))
         .flat_map(
-            _sample_rows,
+            sample_rows,
             fn_kwargs={
                 "settings_json": settings_json,
+                "where": "a Ray worker",
                 "side": sample_side(settings, encoder),
                 # a local run's rule: CPU actors fill the cores as the local workers do
                 "decoding": Decoding.for_model(settings, device == "cpu"),
@@ -321,59 +221,19 @@ def index_on_ray(
             **pool,
         )
     )
+    collector = Collector(videos, settings, store, encoder, on_result)
     for video in videos.values():
         video.report("sample", 0.0, 0)
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
         for n in set(int(v) for v in batch["video"]):
-            video = videos.get(n)
-            if video is None:  # a stored video's rows again (a task Ray ran twice): done already
-                continue
             rows = batch["video"] == n
-            for row, when, vector, thumbnail, meta in zip(
+            collector.add(
+                n,
                 batch["row"][rows],
                 batch["time"][rows],
                 batch["vector"][rows],
                 batch["thumbnail"][rows],
                 batch["meta"][rows],
-            ):
-                if row < 0:
-                    video.meta = pickle.loads(meta)
-                    continue
-                video.vectors[int(row)] = vector
-                if thumbnail:
-                    video.kept = video.kept or KeptThumbnails(settings)
-                    video.kept.add_jpeg(float(when), bytes(thumbnail))
-                video.report("sample", float(when), len(video.vectors))
-            if video.whole():
-                on_result(_finish(video, settings, store, encoder))
-                del videos[n]
-    for video in videos.values():  # cannot happen unless Ray lost rows: said, not hidden
-        error = ShotseekError(f"{video.planned.path}: the Ray cluster returned no result for it")
-        on_result(failed_outcome(video.planned.path, error, video.started, video.report))
-
-
-def _finish(
-    video: _Video, settings: Settings, store: ShotStore, encoder: ClipEncoder
-) -> IndexOutcome:
-    meta = video.meta or {}
-    path = video.planned.path
-    try:
-        if "error" in meta:
-            raise ShotseekError(meta["error"])
-        sampled: Sampled = meta["sampled"]
-        embedded = np.stack([video.vectors[k] for k in range(meta["embedded"])])
-        extra = [video.vectors[k] for k in range(meta["embedded"], meta["rows"])]
-        return store_video(
-            video.planned,
-            sampled.embedded(embedded, np.stack(extra) if extra else None, video.kept),
-            settings,
-            store,
-            encoder,
-            report=video.report,
-            started=video.started,
-        )
-    except Exception as exc:
-        return failed_outcome(path, exc, video.started, video.report)
-    finally:
-        if video.kept is not None:
-            video.kept.close()
+            )
+    # cannot happen unless Ray lost rows: said, not hidden
+    collector.fail_the_rest("the Ray cluster returned no result for it")

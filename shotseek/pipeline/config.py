@@ -116,6 +116,20 @@ CPU_DECODE_THREADS = 1
 #: alternating with 8 ahead: 54.5 and 56.5 s, 0.93 and 0.92 of the ceiling, against 56.7 and
 #: 58.2 s, 0.91 and 0.91 (the decoding side 10.2-10.4 CPU-s against 11.2-11.9); the same shots.
 CPU_DECODE_AHEAD_FRAMES = 0
+#: A folder's files are decoded several at once, each in a process of its own (parallel.py),
+#: while this process's model embeds all their samples. Where the model leaves the cores free
+#: (a GPU), one process per DECODE_PROCESS_CORES cores: one file at 1080p cannot be decoded as
+#: fast as a GPU embeds its samples, and each process's per-frame work (conversions, cut
+#: detection) holds a GIL of its own; not measured on a GPU yet (bench/gpu_run.sh runs
+#: bench_index --processes). Where the model's workers fill the cores (a CPU),
+#: CPU_DECODE_PROCESSES: the next file decodes while one is analysed and stored, and batches
+#: are full across files: 4 files of 1 min of 720p on 2 cores, 1.04-1.05x one at a time in 3
+#: runs (7.86-8.52 video-s/s against 7.55-8.10; bench_index --processes 2 --files 4).
+DECODE_PROCESS_CORES, CPU_DECODE_PROCESSES = 4, 2
+#: Rows of samples travel back in chunks of PROCESS_ROWS, a process at most PROCESS_CHUNKS_AHEAD
+#: chunks ahead of the model (1080p for a 224-pixel model: ~0.3 MB a row, ~35 MB a process),
+#: so it goes on decoding while a GPU batch runs.
+PROCESS_ROWS, PROCESS_CHUNKS_AHEAD = 8, 16
 #: On a GPU, indexing decodes this many encoder batches ahead of the model, on a thread of its
 #: own (on a CPU the model runs on the encoder's workers and the indexing thread decodes).
 PREFETCH_BATCHES = 2
@@ -206,6 +220,16 @@ class Settings(BaseSettings):
         description=(
             "Decoder threads; 0: one where the model runs on the CPU (its workers fill every "
             "core), else FFmpeg chooses."
+        ),
+    )
+    decode_processes: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description=(
+            "Files decoded at once, each in a process of its own, while this process's model "
+            "embeds their samples; 1: one file at a time, decoded in this process; 0: one "
+            "per 4 cores where the model runs on a GPU, 2 where it runs on the CPU."
         ),
     )
     still_threshold: float = Field(

@@ -29,6 +29,10 @@ class VideoDecodeError(VideoOpenError):
     """A video opened but its data is truncated or corrupt part-way through."""
 
 
+class WorkerLostError(ShotseekError):
+    """A process decoding a file died before it was done (killed, out of memory, a codec crash)."""
+
+
 class MediaAccessError(ShotseekError):
     """A path outside the media roots, no media roots configured, or a path that is no path."""
 

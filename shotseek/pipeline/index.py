@@ -2,8 +2,9 @@
 
 One function per granularity, used by the CLI and the MCP server: :func:`index_video` for one
 file, :func:`index_paths` for files and folders, where a broken file is reported and skipped
-while the others are indexed. :func:`index_video` runs named stages, each a function here or
-in its own module:
+while the others are indexed (several files at once, each decoded by a process of its own:
+:mod:`shotseek.pipeline.parallel`; or on Ray: :mod:`shotseek.pipeline.cluster`).
+:func:`index_video` runs named stages, each a function here or in its own module:
 
 1. ``probe`` — :func:`shotseek.pipeline.video.probe` validates the file before any work;
 2. :func:`check_existing` — skip a file indexed with the same model and settings, or record
@@ -26,7 +27,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,18 +37,13 @@ import numpy as np
 from shotseek.pipeline import thumbnails
 from shotseek.pipeline.catalog import writer_settings
 from shotseek.pipeline.config import (
-    CPU_DECODE_AHEAD_FRAMES,
-    CPU_DECODE_THREADS,
-    DECODE_AHEAD_FRAMES,
     PREFETCH_BATCHES,
     Settings,
 )
-from shotseek.pipeline.cuts import CutDetector
 from shotseek.pipeline.encoder import ClipEncoder, get_encoder
-from shotseek.pipeline.errors import ShotseekError, VideoOpenError
+from shotseek.pipeline.errors import ShotseekError
 from shotseek.pipeline.media import expand_paths
 from shotseek.pipeline.models import (
-    CameraBoundary,
     IndexOutcome,
     IndexReport,
     ProgressEvent,
@@ -55,10 +51,10 @@ from shotseek.pipeline.models import (
     VideoInfo,
     VideoRecord,
 )
+from shotseek.pipeline.sampling import Decoding, Embedded, Sampling, sample_side
 from shotseek.pipeline.segment import SegmentParams, analyse, to_shots
-from shotseek.pipeline.stills import StillFilter
 from shotseek.pipeline.store import ShotStore
-from shotseek.pipeline.video import FrameSampler, frames_at, prefetch, probe
+from shotseek.pipeline.video import prefetch, probe
 
 log = logging.getLogger(__name__)
 
@@ -91,34 +87,6 @@ def segment_params(settings: Settings) -> SegmentParams:
         shot_threshold=settings.shot_threshold,
         min_shot_seconds=settings.min_shot_seconds,
     )
-
-
-def sample_side(settings: Settings, encoder: ClipEncoder) -> int:
-    """The shorter side sampled frames are decoded at: the setting, else the model's input."""
-    return settings.frame_short_side or encoder.image_size
-
-
-@dataclass(frozen=True)
-class Decoding:
-    """How FFmpeg decodes for one run (here or on Ray): its threads (0: FFmpeg's choice) and
-    how many frames it decodes ahead on a thread of its own (0: on the sampler's thread)."""
-
-    threads: int
-    ahead: int
-
-    @classmethod
-    def for_model(cls, settings: Settings, model_on_cpu: bool) -> Decoding:
-        """Where the model runs on the CPU its workers fill every core (a cluster's CPU actors
-        fill their node's as a local run's workers do): ``CPU_DECODE_THREADS`` threads, since
-        more only take turns with the workers at a cost of their own, and
-        ``CPU_DECODE_AHEAD_FRAMES`` ahead, since handing each frame over costs the model more
-        than the overlap gains. Elsewhere FFmpeg chooses and decodes ``DECODE_AHEAD_FRAMES``
-        ahead. ``SHOTSEEK_DECODE_THREADS`` sets the threads either way."""
-        if model_on_cpu:
-            threads, ahead = CPU_DECODE_THREADS, CPU_DECODE_AHEAD_FRAMES
-        else:
-            threads, ahead = 0, DECODE_AHEAD_FRAMES
-        return cls(settings.decode_threads or threads, ahead)
 
 
 def settings_key(settings: Settings, encoder: ClipEncoder) -> str:
@@ -173,118 +141,6 @@ def check_existing(
     return existing, f"already indexed as {existing.path} (moved or renamed): path updated"
 
 
-@dataclass(frozen=True)
-class Embedded:
-    """What :func:`embed_frames` learnt of one video."""
-
-    vectors: np.ndarray  # N × D, one per sample, in time order
-    times: np.ndarray  # N sample times (seconds, presentation times of real frames)
-    end_time: float  # where the stream ends
-    cuts: list[CameraBoundary]  # camera boundaries found on every decoded frame
-    kept: thumbnails.KeptThumbnails | None = None  # samples' thumbnails from the decoding pass
-
-
-@dataclass(frozen=True)
-class Sampled:
-    """What decoding one video learnt, apart from the images: small, sent between machines."""
-
-    times: np.ndarray  # every sample's time, in order
-    source: np.ndarray  # per sample: the row of the embedded images whose vector it takes
-    end_time: float
-    cuts: list[CameraBoundary]
-    extra_times: list[float]  # middle frames of camera shots that hold no sample
-
-    def embedded(
-        self,
-        vectors: np.ndarray,
-        extra_vectors: np.ndarray | None,
-        kept: thumbnails.KeptThumbnails | None = None,
-    ) -> Embedded:
-        """The video's vectors in time order, from the embedded samples' and extra frames'."""
-        vectors, times = vectors[self.source], self.times
-        if self.extra_times and extra_vectors is not None:
-            vectors = np.concatenate([vectors, extra_vectors])
-            times = np.concatenate([times, self.extra_times])
-            order = np.argsort(times, kind="stable")
-            vectors, times = vectors[order], times[order]
-        return Embedded(vectors, times, self.end_time, self.cuts, kept)
-
-
-class Sampling:
-    """The decoding side of indexing one video: :meth:`images` yields the samples to embed
-    (still pictures left out) while every decoded frame goes past the cut detector; then
-    :meth:`finish` says where each sample's vector comes from and which camera shots hold no
-    sample, whose middle frames :meth:`extra_images` decodes.
-
-    With ``keep``, each embedded sample far from a keyframe is also handed to it as a thumbnail
-    (its time, RGB pixels at the thumbnail width): see
-    :class:`~shotseek.pipeline.thumbnails.KeptThumbnails`."""
-
-    def __init__(
-        self,
-        path: Path,
-        info: VideoInfo,
-        settings: Settings,
-        side: int,
-        decoding: Decoding,
-        *,
-        keep: Callable[[float, np.ndarray], None] | None = None,
-    ) -> None:
-        self.path, self.side, self.keep = path, side, keep
-        self.detector = CutDetector(
-            threshold=settings.cut_threshold,
-            min_shot_seconds=settings.cut_min_shot_seconds,
-            frame_rate=info.average_fps or 0.0,
-        )
-        self.sampler = FrameSampler(
-            path,
-            settings.fps,
-            short_side=side,
-            threads=decoding.threads,
-            ahead=decoding.ahead,
-            watcher=self.detector if self.detector.enabled else None,
-            thumbnail_width=settings.thumbnail_width if keep is not None else 0,
-        )
-        self.stills = StillFilter(settings.still_threshold)
-        self.times: list[float] = []
-        self.source: list[int] = []
-
-    def images(self) -> Iterator[np.ndarray]:
-        embedded = -1
-        for frame in self.sampler:
-            self.times.append(frame.time)
-            if self.stills.is_still(frame.image):
-                self.source.append(embedded)
-                continue
-            embedded += 1
-            self.source.append(embedded)
-            if self.keep is not None and frame.thumbnail is not None:
-                self.keep(frame.time, frame.thumbnail())
-            yield frame.image
-
-    def finish(self) -> Sampled:
-        """After :meth:`images` is exhausted."""
-        if not self.times or self.sampler.end_time is None:
-            raise VideoOpenError(self.path, "yielded no frames to index")
-        if self.stills.reused:
-            log.info(
-                "%s: %d of %d samples were still pictures (no model call)",
-                self.path.name,
-                self.stills.reused,
-                len(self.times),
-            )
-        cuts = self.detector.finish()
-        times = np.asarray(self.times)
-        end = self.sampler.end_time
-        extra = unsampled_shots(times, cuts, self.detector.times, end)
-        return Sampled(times, np.asarray(self.source), end, cuts, extra)
-
-    def extra_images(self, sampled: Sampled) -> list[np.ndarray]:
-        if not sampled.extra_times:
-            return []
-        return frames_at(self.path, sampled.extra_times, short_side=self.side)
-
-
 def embed_frames(
     path: Path,
     info: VideoInfo,
@@ -328,29 +184,6 @@ def embed_frames(
     except BaseException:
         kept.close()
         raise
-
-
-def unsampled_shots(
-    sample_times: np.ndarray,
-    cuts: list[CameraBoundary],
-    frame_times: Sequence[float],
-    end_time: float,
-) -> list[float]:
-    """The time of the middle frame of each camera shot that holds no sample (a shot shorter
-    than the sampling interval), so that it too gets an embedding and can be found."""
-    if not cuts:
-        return []
-    frames = np.asarray(frame_times)
-    bounds = [0.0, *(c.time for c in cuts), end_time]
-    picks = []
-    for a, b in zip(bounds, bounds[1:]):
-        lo = int(np.searchsorted(sample_times, a - 1e-6, side="left"))
-        if lo < len(sample_times) and sample_times[lo] < b - 1e-6:
-            continue  # a sample falls in this shot
-        inside = frames[(frames >= a - 1e-6) & (frames < b - 1e-6)]
-        if len(inside):
-            picks.append(float(inside[len(inside) // 2]))
-    return picks
 
 
 def forget_replaced(store: ShotStore, settings: Settings, record: VideoRecord) -> None:
@@ -570,6 +403,8 @@ def index_paths(
         from shotseek.pipeline.cluster import connect, index_on_ray  # ray: only when asked for
 
         connect(settings.ray)
+    from shotseek.pipeline import parallel  # it builds on this module
+
     encoder = encoder or get_encoder(settings)
     removed = store.collect_garbage(encoder.model_id)
     if removed:
@@ -588,6 +423,17 @@ def index_paths(
             store=store,
             encoder=encoder,
             force=force,
+            progress=progress,
+            on_result=done,
+        )
+    elif (processes := parallel.processes_for(settings, encoder, len(files))) > 1:
+        parallel.index_in_processes(
+            files,
+            settings,
+            store=store,
+            encoder=encoder,
+            force=force,
+            processes=processes,
             progress=progress,
             on_result=done,
         )

@@ -19,7 +19,7 @@ Input: the frame embeddings of one video (N × D, L2-normalised) and their times
    cut detector did not see) is merged into the neighbour it resembles most, the same smoothing
    scenes get. A shot starts at its camera boundary's time, or else at its first sample's.
 4. **Shot embeddings**: the L2-normalised mean of the shot's frame embeddings; the keyframe is
-   the frame nearest to it.
+   the frame nearest to it (the earliest, among frames within :data:`KEYFRAME_TIE` of it).
 
 Everything is deterministic: the same vectors give the same structure.
 """
@@ -40,6 +40,10 @@ from shotseek.pipeline.models import BoundaryKind, CameraBoundary, Shot, Span, s
 MAX_CLUSTER_ITEMS = 3000
 #: Consecutive frames at least this similar (cosine) form one run before class clustering.
 RUN_SIMILARITY = 0.97
+#: A shot's keyframe is its earliest frame at most this far (cosine) from the best match to the
+#: shot's mean: the same frame however the vectors were batched (batches of other sizes, other
+#: files beside them, move a vector by ~1e-7 and could swap two near-identical frames).
+KEYFRAME_TIE = 1e-5
 
 
 class SegmentParams(BaseModel):
@@ -269,7 +273,8 @@ def analyse(
             runs = _merge_short_runs(runs, times, end_time, vectors, params.min_shot_seconds)
             for start, end, _ in runs:
                 mean = _normalise(vectors[start:end].mean(0))
-                keyframe = start + int(np.argmax(vectors[start:end] @ mean))
+                fit = vectors[start:end] @ mean
+                keyframe = start + int(np.flatnonzero(fit >= fit.max() - KEYFRAME_TIE)[0])
                 camera = starts.get(start)
                 shots.append(
                     ShotRun(

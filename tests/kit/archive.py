@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from shotseek.pipeline.config import Settings
 
 if TYPE_CHECKING:
@@ -26,3 +28,39 @@ def indexed_store(media: Path, data: Path) -> tuple[Settings, ShotStore]:
     report = index_paths([media], settings, store=store)
     assert report.results and all(r.status == "indexed" for r in report.results), report
     return settings, store
+
+
+def archive_of(settings: Settings) -> dict[str, list[tuple]]:
+    """What a store holds, per file name: each shot's times, scene, class, vector and
+    thumbnail bytes, in order (for comparing runs that should give the same archive)."""
+    from shotseek.pipeline.store import ShotStore
+
+    with ShotStore(settings) as store:
+        (model_id,) = store.models()
+        archive = {}
+        for video in store.list_videos(model_id):
+            shots = store.shots_of(model_id, video.video_id)
+            vectors = store.shot_vectors(model_id, [s.shot_id for s in shots])
+            archive[video.file_name] = [
+                (
+                    s.start,
+                    s.end,
+                    s.scene,
+                    s.class_index,
+                    vectors[s.shot_id],
+                    Path(s.thumbnail).read_bytes(),
+                )
+                for s in shots
+            ]
+        return archive
+
+
+def assert_same_archive(here: dict, there: dict) -> None:
+    """Two :func:`archive_of` the same: times, scenes, classes, thumbnails; vectors to 1e-5."""
+    assert sorted(here) == sorted(there)
+    for name in here:
+        assert len(here[name]) == len(there[name]) > 3
+        for mine, theirs in zip(here[name], there[name], strict=True):
+            assert mine[:4] == theirs[:4]  # times, scene and class
+            assert np.allclose(mine[4], theirs[4], atol=1e-5)
+            assert mine[5] == theirs[5]  # the thumbnail, kept by a worker or read back

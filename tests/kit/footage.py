@@ -406,3 +406,12 @@ def camera_boundaries(path: Path, threshold: float = 3.0, min_shot: float = 0.4)
     for _ in FrameSampler(path, 2.0, short_side=32, watcher=detector):
         pass
     return detector.finish(), len(detector.times)
+
+
+def files_that_break(truncated: Path, not_a_video: Path) -> None:
+    """Two files a batch must survive: one that probes fine and fails while it is decoded (its
+    moov index at the start, its second half cut off), and one that is not a video at all."""
+    broken = make_footage(truncated, [STANDARD_SCENES[0], STANDARD_SCENES[1]], faststart=True)
+    data = broken.path.read_bytes()
+    broken.path.write_bytes(data[: len(data) // 2])
+    not_a_video.write_bytes(b"not a video" * 100)

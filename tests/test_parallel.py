@@ -1,0 +1,147 @@
+"""Several files decoded at once in worker processes (pipeline/parallel.py), one model here:
+the same archive as one file at a time, a broken file or a killed worker reported by name
+while the others land, and no worker left behind when the indexing process is killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from shotseek.pipeline.config import Settings
+from shotseek.pipeline.index import index_paths
+from shotseek.pipeline.models import IndexReport
+from shotseek.pipeline.store import ShotStore
+from tests.conftest import TINY_CLIP
+from tests.kit.archive import archive_of, assert_same_archive
+from tests.kit.footage import files_that_break, random_footage, standard_footage
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    root = tmp_path_factory.mktemp("parallel-media")
+    standard_footage(root / "a_standard.mp4")
+    random_footage(root / "b_random.mp4", seed=5)
+    random_footage(root / "c_random.mp4", seed=6)
+    # the first probes fine and fails while it is decoded (in a worker)
+    files_that_break(root / "d_truncated.mp4", root / "e_not_a_video.mp4")
+    return root
+
+
+def _index(paths, data: Path, processes: int, progress=None) -> tuple[IndexReport, Settings]:
+    settings = Settings(data_dir=data, model=TINY_CLIP, device="cpu", decode_processes=processes)
+    with ShotStore(settings) as store:
+        report = index_paths(paths, settings, store=store, progress=progress)
+    return report, settings
+
+
+def _status(report: IndexReport) -> dict[str, str]:
+    return {Path(r.path).name: r.status for r in report.results}
+
+
+def test_files_decoded_in_processes_give_the_archive_of_one_at_a_time(media, tmp_path):
+    from shotseek.pipeline import parallel
+
+    started = []
+    original = parallel._Workers.start
+
+    def counted(self):
+        started.append(self)
+        return original(self)
+
+    parallel._Workers.start = counted
+    events = []
+    try:
+        there, there_settings = _index([media], tmp_path / "processes", 2, events.append)
+    finally:
+        parallel._Workers.start = original
+    here, here_settings = _index([media], tmp_path / "here", 1)
+    assert len(started) == 2  # two workers, not one per file
+    expected = {
+        "a_standard.mp4": "indexed",
+        "b_random.mp4": "indexed",
+        "c_random.mp4": "indexed",
+        "d_truncated.mp4": "failed",
+        "e_not_a_video.mp4": "failed",
+    }
+    assert _status(there) == _status(here) == expected
+    assert [r.path for r in there.results] == [r.path for r in here.results]  # the files' order
+    for mine, theirs in zip(here.results, there.results, strict=True):
+        assert mine.reason == theirs.reason  # the truncated file's error, word for word
+    assert {e.stage for e in events} >= {"probe", "sample", "store", "done", "failed"}
+    assert_same_archive(archive_of(here_settings), archive_of(there_settings))
+    # a second run skips what is indexed, without starting a worker for nothing
+    again, _ = _index([media], tmp_path / "processes", 2)
+    assert {r.status for r in again.results if r.status != "failed"} == {"skipped"}
+
+
+def test_a_worker_killed_mid_file_fails_that_file_alone(media, tmp_path):
+    # two files long enough (over 150 samples) that neither worker can be done with its own
+    # when the first batch comes back: a worker runs at most a few chunks ahead of the parent
+    long_ones = [
+        random_footage(tmp_path / f"{name}.mp4", seed=seed, occurrences=24).path
+        for name, seed in (("a_long", 11), ("b_long", 12))
+    ]
+    files = [*long_ones, media / "c_random.mp4"]
+    killed: list[int] = []
+
+    def kill_the_workers(event) -> None:
+        # At the first sample embedded, both workers hold a file (and cannot finish it while
+        # this callback holds up the parent): kill -9 them both.
+        if killed or event.stage != "sample" or event.samples < 1:
+            return
+        for child in psutil.Process().children():
+            if "spawn_main" in " ".join(child.cmdline()):
+                child.send_signal(signal.SIGKILL)
+                killed.append(child.pid)
+
+    report, settings = _index(files, tmp_path / "data", 2, kill_the_workers)
+    assert len(killed) == 2
+    status = _status(report)
+    assert status["c_random.mp4"] == "indexed"  # a new worker took the file left
+    lost = [r for r in report.results if r.status == "failed"]
+    assert {Path(r.path).name for r in lost} == {"a_long.mp4", "b_long.mp4"}
+    for r in lost:
+        assert Path(r.path).name in r.reason
+        assert "killed by signal 9" in r.reason and "index it again" in r.reason
+    assert sorted(archive_of(settings)) == ["c_random.mp4"]  # nothing half-stored
+    # and indexing again stores them
+    again, _ = _index(files, tmp_path / "data", 2)
+    assert _status(again) == {
+        "a_long.mp4": "indexed",
+        "b_long.mp4": "indexed",
+        "c_random.mp4": "skipped",
+    }
+
+
+def test_killing_the_indexing_process_leaves_no_worker_behind(media, tmp_path):
+    env = {
+        **os.environ,
+        "SHOTSEEK_DATA_DIR": str(tmp_path / "data"),
+        "SHOTSEEK_MODEL": TINY_CLIP,
+        "SHOTSEEK_DEVICE": "cpu",
+        "SHOTSEEK_DECODE_PROCESSES": "2",
+    }
+    run = subprocess.Popen(
+        [sys.executable, "-m", "shotseek", "index", str(media), "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    parent = psutil.Process(run.pid)
+    workers: list[psutil.Process] = []
+    deadline = time.monotonic() + 120
+    while len(workers) < 2 and time.monotonic() < deadline and run.poll() is None:
+        workers = [c for c in parent.children() if "spawn_main" in " ".join(c.cmdline())]
+        time.sleep(0.05)
+    assert len(workers) == 2, "the run never started its two workers"
+    run.send_signal(signal.SIGKILL)  # kill -9 mid-run
+    run.wait()
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, f"workers left running: {alive}"
