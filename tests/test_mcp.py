@@ -324,12 +324,19 @@ def test_stdio_subprocess_speaks_only_protocol_on_stdout(tmp_path, media):
                 "index_video", {"path": "puzzle.mp4", "wait_seconds": 120}
             )
             found = await client.call_tool("search_shots", {"text": "a blue square"})
-            return tools, indexed, found
+            # the folder: the file left is decoded by a worker process the server starts
+            folder = await client.call_tool("index_video", {"path": ".", "wait_seconds": 120})
+            return tools, indexed, found, folder
 
-    tools, indexed, found = anyio.run(go)
+    tools, indexed, found, folder = anyio.run(go)
     assert len(tools.tools) == 7
     assert indexed.structured_content["state"] == "finished"
     assert found.structured_content["hits"][0]["shot"]["start"] == 4.0
+    assert folder.structured_content["state"] == "finished"
+    status = {
+        r["path"].rsplit("/", 1)[-1]: r["status"] for r in folder.structured_content["results"]
+    }
+    assert status == {"puzzle.mp4": "skipped", "standard.mp4": "indexed"}
 
 
 def _serve_once(env: dict, *args: str) -> subprocess.CompletedProcess:

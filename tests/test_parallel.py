@@ -4,6 +4,7 @@ while the others land, and no worker left behind when the indexing process is ki
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -59,10 +60,14 @@ def test_files_decoded_in_processes_give_the_archive_of_one_at_a_time(media, tmp
     events = []
     try:
         there, there_settings = _index([media], tmp_path / "processes", 2, events.append)
+        assert len(started) == 2  # two workers, not one per file
+        # a second run skips what is indexed: one worker, for the one file that failed in one
+        again, _ = _index([media], tmp_path / "processes", 2)
+        assert len(started) == 3
     finally:
         parallel._Workers.start = original
+    assert {r.status for r in again.results if r.status != "failed"} == {"skipped"}
     here, here_settings = _index([media], tmp_path / "here", 1)
-    assert len(started) == 2  # two workers, not one per file
     expected = {
         "a_standard.mp4": "indexed",
         "b_random.mp4": "indexed",
@@ -76,9 +81,6 @@ def test_files_decoded_in_processes_give_the_archive_of_one_at_a_time(media, tmp
         assert mine.reason == theirs.reason  # the truncated file's error, word for word
     assert {e.stage for e in events} >= {"probe", "sample", "store", "done", "failed"}
     assert_same_archive(archive_of(here_settings), archive_of(there_settings))
-    # a second run skips what is indexed, without starting a worker for nothing
-    again, _ = _index([media], tmp_path / "processes", 2)
-    assert {r.status for r in again.results if r.status != "failed"} == {"skipped"}
 
 
 def test_a_worker_killed_mid_file_fails_that_file_alone(media, tmp_path):
@@ -145,3 +147,25 @@ def test_killing_the_indexing_process_leaves_no_worker_behind(media, tmp_path):
     run.wait()
     _, alive = psutil.wait_procs(workers, timeout=30)
     assert not alive, f"workers left running: {alive}"
+
+
+def test_cli_index_keeps_stdout_for_json_while_workers_decode(media, tmp_path):
+    # two files: by default on a CPU, two worker processes decode them; nothing they (or the
+    # libraries they load) print may reach stdout, which holds the report alone
+    env = {
+        **os.environ,
+        "SHOTSEEK_DATA_DIR": str(tmp_path / "data"),
+        "SHOTSEEK_MODEL": TINY_CLIP,
+        "SHOTSEEK_DEVICE": "cpu",
+    }
+    files = [str(media / "a_standard.mp4"), str(media / "b_random.mp4")]
+    done = subprocess.run(
+        [sys.executable, "-m", "shotseek", "index", *files, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)  # nothing but the report on stdout
+    assert [r["status"] for r in report["results"]] == ["indexed", "indexed"]

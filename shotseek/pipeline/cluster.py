@@ -39,7 +39,7 @@ from shotseek.pipeline.config import (
 from shotseek.pipeline.encoder import ClipEncoder
 from shotseek.pipeline.errors import ConfigError
 from shotseek.pipeline.models import IndexOutcome, ProgressEvent
-from shotseek.pipeline.parallel import Collector, plan_videos, work_items
+from shotseek.pipeline.parallel import Collector, plan_files, work_item
 from shotseek.pipeline.sampling import Decoding, row_image, sample_rows, sample_side
 from shotseek.pipeline.store import ShotStore
 
@@ -181,15 +181,17 @@ def index_on_ray(
     """Index ``files`` with the cluster at ``settings.ray`` doing the decoding and embedding;
     every file's outcome goes to ``on_result`` (in the order files finish)."""
     ray = connect(settings.ray or RAY_LOCAL)
-    videos = plan_videos(
-        files, settings, store, encoder, force=force, progress=progress, on_result=on_result
+    videos = dict(  # every file probed first: the Dataset is made of them all
+        plan_files(
+            files, settings, store, encoder, force=force, progress=progress, on_result=on_result
+        )
     )
     if not videos:
         return
     check_paths_on_nodes(ray, [str(v.planned.path) for v in videos.values()])
 
     settings_json = settings.model_dump_json()
-    items = work_items(videos)
+    items = [work_item(n, v) for n, v in videos.items()]
     pool = _embedding_pool(ray)
     # The driver's model exactly (its 'auto' resolved here: a GPU worker must not pick another)
     device = "cuda" if "num_gpus" in pool else "cpu"

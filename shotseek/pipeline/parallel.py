@@ -27,8 +27,7 @@ import multiprocessing
 import os
 import pickle
 import time
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -76,7 +75,7 @@ class VideoRows:
         )
 
 
-def plan_videos(
+def plan_files(
     files: list[Path],
     settings: Settings,
     store: ShotStore,
@@ -85,10 +84,9 @@ def plan_videos(
     force: bool,
     progress: Callable[[ProgressEvent], None] | None,
     on_result: Callable[[IndexOutcome], None],
-) -> dict[int, VideoRows]:
-    """Probe every file and decide what needs indexing (file number → its rows to come); the
-    outcome of each file that fails its probe or needs no indexing goes to ``on_result``."""
-    videos: dict[int, VideoRows] = {}
+) -> Iterator[tuple[int, VideoRows]]:
+    """Each file that needs indexing (its number, its rows to come), probed as it is asked
+    for; the outcome of a file that fails its probe or needs no indexing goes to ``on_result``."""
     for number, path in enumerate(files, start=1):
         started = time.perf_counter()
         report = Reporter(progress, path, number, len(files))
@@ -102,16 +100,13 @@ def plan_videos(
         if isinstance(planned, IndexOutcome):
             on_result(planned)
         else:
-            videos[number] = VideoRows(planned[0], report, started)
-    return videos
+            yield number, VideoRows(planned[0], report, started)
 
 
-def work_items(videos: dict[int, VideoRows]) -> list[dict[str, Any]]:
-    """What a worker is given for each video: plain values, sent between processes."""
-    return [
-        {"video": n, "path": str(v.planned.path), "info": v.planned.info.model_dump_json()}
-        for n, v in videos.items()
-    ]
+def work_item(number: int, video: VideoRows) -> dict[str, Any]:
+    """What a worker is given for a video: plain values, sent between processes."""
+    planned = video.planned
+    return {"video": number, "path": str(planned.path), "info": planned.info.model_dump_json()}
 
 
 class Collector:
@@ -221,10 +216,9 @@ class _Worker:
 class _Workers:
     """The decoding processes of one run: started, fed one file at a time, stopped."""
 
-    def __init__(self, count: int, settings: Settings, side: int, decoding: Decoding) -> None:
+    def __init__(self, settings: Settings, side: int, decoding: Decoding) -> None:
         self._context = multiprocessing.get_context("spawn")  # no fork of a process with threads
         self._args = (settings.model_dump_json(), side, decoding)
-        self.count = count
         self.running: list[_Worker] = []
 
     def start(self) -> _Worker:
@@ -279,17 +273,23 @@ def index_in_processes(
     """Index ``files`` with ``processes`` of them decoding at once in worker processes and this
     process embedding their samples in the encoder's batches; every file's outcome goes to
     ``on_result`` (in the order files finish)."""
-    videos = plan_videos(
+    collector = Collector({}, settings, store, encoder, on_result)
+    # probed as a worker becomes free: the first file decodes at once, however many follow
+    planned = plan_files(
         files, settings, store, encoder, force=force, progress=progress, on_result=on_result
     )
-    if not videos:
-        return
-    collector = Collector(videos, settings, store, encoder, on_result)
-    todo = deque(work_items(videos))
-    count = min(processes, len(todo))
+    count = min(processes, len(files))
     decoding = Decoding.for_model(settings, encoder.frees_the_caller, files_at_once=count)
-    workers = _Workers(count, settings, sample_side(settings, encoder), decoding)
+    workers = _Workers(settings, sample_side(settings, encoder), decoding)
     waiting: list[Row] = []  # image rows not embedded yet, from any worker
+
+    def next_item() -> dict[str, Any] | None:
+        """The next file that needs indexing, or None when there is none left."""
+        for number, video in planned:
+            collector.videos[number] = video
+            video.report("sample", 0.0, 0)
+            return work_item(number, video)
+        return None
 
     def embed(rows: list[Row]) -> None:
         try:
@@ -314,16 +314,13 @@ def index_in_processes(
             )
 
     def next_file(worker: _Worker) -> None:
-        if todo:
-            workers.give(worker, todo.popleft())
-        else:
-            workers.give(worker, None)
+        workers.give(worker, next_item())
 
     try:
-        for number in videos:
-            videos[number].report("sample", 0.0, 0)
         for _ in range(count):
-            next_file(workers.start())
+            if (item := next_item()) is None:
+                break
+            workers.give(workers.start(), item)
         while workers.running:
             by_pipe = {w.results: w for w in workers.running}
             sentinels = {w.process.sentinel: w for w in workers.running}
@@ -332,7 +329,7 @@ def index_in_processes(
             try:
                 chunk: list[Row] = worker.results.recv()
             except (EOFError, OSError):  # it died, or stopped when told to
-                _lost(worker, workers, collector, todo, next_file)
+                _lost(worker, workers, collector, next_item)
                 continue
             for row in chunk:
                 if row["row"] >= 0:
@@ -358,8 +355,7 @@ def _lost(
     worker: _Worker,
     workers: _Workers,
     collector: Collector,
-    todo: deque[dict[str, Any]],
-    next_file: Callable[[_Worker], None],
+    next_item: Callable[[], dict[str, Any] | None],
 ) -> None:
     """A worker whose pipe ended: one told to stop, or one that died with a file (reported as
     failed by name); a replacement takes the files left."""
@@ -369,9 +365,7 @@ def _lost(
         return
     video = collector.videos.get(number)
     code = worker.process.exitcode
-    how = f"was killed by signal {-code}" if code is not None and code < 0 else "exited"
-    if code is not None and code >= 0:
-        how = f"exited with status {code}"
+    how = f"was killed by signal {-code}" if code and code < 0 else f"exited (status {code})"
     if video is not None:
         collector.fail(
             number,
@@ -381,5 +375,5 @@ def _lost(
                 "index it again"
             ),
         )
-    if todo:
-        next_file(workers.start())
+    if (item := next_item()) is not None:
+        workers.give(workers.start(), item)

@@ -289,7 +289,11 @@ def decode_in_process(
     """A worker process: decode each file it is sent into rows and send them back in chunks of
     ``PROCESS_ROWS``, until it is sent None or its parent is gone (a pipe that ends)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops its workers on Ctrl-C
-    os.dup2(2, 1)  # nothing a library prints may reach the parent's stdout (MCP stdio)
+    # Nothing a library prints may reach the parent's stdout (MCP stdio): stderr, or nowhere.
+    try:
+        os.dup2(2, 1)
+    except OSError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
     while True:
         try:
             item = tasks.recv()
