@@ -123,8 +123,9 @@ CPU_DECODE_AHEAD_FRAMES = 0
 #: detection) holds a GIL of its own; not measured on a GPU yet (bench/gpu_run.sh runs
 #: bench_index --processes). Where the model's workers fill the cores (a CPU),
 #: CPU_DECODE_PROCESSES: the next file decodes while one is analysed and stored, and batches
-#: are full across files: 4 files of 1 min of 720p on 2 cores, 1.04-1.05x one at a time in 3
-#: runs (7.86-8.52 video-s/s against 7.55-8.10; bench_index --processes 2 --files 4).
+#: are full across files: 4 files of 1 min of 720p on 2 cores, 1.04-1.08x one at a time in 6
+#: runs (7.86-8.52 video-s/s against 7.52-8.10; bench_index --processes 2 --files 4); 3
+#: processes 1.06x.
 DECODE_PROCESS_CORES, CPU_DECODE_PROCESSES = 4, 2
 #: Rows of samples travel back in chunks of PROCESS_ROWS, a process at most PROCESS_CHUNKS_AHEAD
 #: chunks ahead of the model (1080p for a 224-pixel model: ~0.3 MB a row, ~35 MB a process),
