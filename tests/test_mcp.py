@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -313,8 +315,12 @@ def test_stdio_subprocess_speaks_only_protocol_on_stdout(tmp_path, media):
         symlinks=True,
         ignore=shutil.ignore_patterns("escape.mp4", "broken.mp4"),
     )
+    # Everything the server writes to stdout is kept as well (a client drops lines that are
+    # not JSON-RPC without a word): each line must be a JSON message.
+    kept = tmp_path / "stdout.jsonl"
+    server = f"{shlex.quote(sys.executable)} -m shotseek serve | tee {shlex.quote(str(kept))}"
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "shotseek", "serve"], env=_env(tmp_path, tmp_path / "m")
+        command="sh", args=["-c", server], env=_env(tmp_path, tmp_path / "m")
     )
 
     async def go():
@@ -337,6 +343,10 @@ def test_stdio_subprocess_speaks_only_protocol_on_stdout(tmp_path, media):
         r["path"].rsplit("/", 1)[-1]: r["status"] for r in folder.structured_content["results"]
     }
     assert status == {"puzzle.mp4": "skipped", "standard.mp4": "indexed"}
+    lines = kept.read_text().splitlines()
+    assert len(lines) >= 4
+    for line in lines:
+        assert json.loads(line)["jsonrpc"] == "2.0", line
 
 
 def _serve_once(env: dict, *args: str) -> subprocess.CompletedProcess:

@@ -292,6 +292,9 @@ def index_in_processes(
         return None
 
     def embed(rows: list[Row]) -> None:
+        rows = [r for r in rows if r["video"] in collector.videos]  # not a failed video's
+        if not rows:
+            return
         try:
             vectors = encoder.encode_images(
                 [row_image(r["pixels"], r["height"], r["width"]) for r in rows]
