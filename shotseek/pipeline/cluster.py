@@ -227,15 +227,15 @@ def index_on_ray(
     for video in videos.values():
         video.report("sample", 0.0, 0)
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-        for n in set(int(v) for v in batch["video"]):
-            rows = batch["video"] == n
-            collector.add(
-                n,
-                batch["row"][rows],
-                batch["time"][rows],
-                batch["vector"][rows],
-                batch["thumbnail"][rows],
-                batch["meta"][rows],
+        collector.add(
+            zip(
+                batch["video"],
+                batch["row"],
+                batch["time"],
+                batch["vector"],
+                batch["thumbnail"],
+                batch["meta"],
             )
+        )
     # cannot happen unless Ray lost rows: said, not hidden
     collector.fail_the_rest("the Ray cluster returned no result for it")

@@ -8,9 +8,10 @@ Two kinds of worker share this module's rows:
   model embeds their samples in batches;
 * **on a Ray cluster** (:mod:`shotseek.pipeline.cluster`): Ray tasks, and actors that embed.
 
-A worker turns a file into rows (:func:`sample_rows`): one per image to embed (with the
-sample's thumbnail when it lies over a second after a keyframe), then one that describes the
-video (:class:`~shotseek.pipeline.index.Sampled`, or the error that stopped it). A
+A worker turns a file into rows (:func:`~shotseek.pipeline.sampling.sample_rows`): one per
+image to embed (with the sample's thumbnail when it lies over a second after a keyframe), then
+one that describes the video (:class:`~shotseek.pipeline.sampling.Sampled`, or the error that
+stopped it). A
 :class:`Collector` gathers each video's vectors as they come back, in any order, and stores a
 whole video with the same function as a one-file run
 (:func:`~shotseek.pipeline.index.store_video`): the archive is the same.
@@ -22,7 +23,6 @@ reported by name and the others go on; a process whose parent dies stops at its 
 from __future__ import annotations
 
 import contextlib
-import logging
 import multiprocessing
 import os
 import pickle
@@ -54,8 +54,6 @@ from shotseek.pipeline.sampling import (
 )
 from shotseek.pipeline.store import ShotStore
 from shotseek.pipeline.thumbnails import KeptThumbnails
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -125,20 +123,15 @@ class Collector:
         self.videos, self.settings, self.store = videos, settings, store
         self.encoder, self.on_result = encoder, on_result
 
-    def add(
-        self,
-        video_number: int,
-        rows: Iterable[int],
-        times: Iterable[float],
-        vectors: Iterable[np.ndarray | None],
-        thumbnails: Iterable[bytes],
-        metas: Iterable[bytes],
-    ) -> None:
-        """Rows of one video: the image rows' vectors, or (row -1) its description."""
-        video = self.videos.get(video_number)
-        if video is None:
-            return
-        for row, when, vector, thumbnail, meta in zip(rows, times, vectors, thumbnails, metas):
+    def add(self, rows: Iterable[tuple[int, int, float, np.ndarray | None, bytes, bytes]]) -> None:
+        """Embedded rows of any videos, each (video, row, time, vector, thumbnail, meta): an
+        image row's vector, or (row -1) the video's description."""
+        touched: set[int] = set()
+        for number, row, when, vector, thumbnail, meta in rows:
+            video = self.videos.get(int(number))
+            if video is None:
+                continue
+            touched.add(int(number))
             if row < 0:
                 video.meta = pickle.loads(meta)
                 continue
@@ -147,9 +140,11 @@ class Collector:
                 video.kept = video.kept or KeptThumbnails(self.settings)
                 video.kept.add_jpeg(float(when), bytes(thumbnail))
             video.report("sample", float(when), len(video.vectors))
-        if video.whole():
-            del self.videos[video_number]
-            self.on_result(self._finish(video))
+        for number in sorted(touched):
+            video = self.videos[number]
+            if video.whole():
+                del self.videos[number]
+                self.on_result(self._finish(video))
 
     def fail(self, video_number: int, error: Exception) -> None:
         """Report a video as failed now (its worker died, the model failed on its rows), and
@@ -303,21 +298,10 @@ def index_in_processes(
             for number in {r["video"] for r in rows}:
                 collector.fail(number, exc)
             return
-        by_video: dict[int, list[tuple[Row, np.ndarray]]] = {}
-        for r, vector in zip(rows, vectors):
-            by_video.setdefault(r["video"], []).append((r, vector))
-        for number, pairs in by_video.items():
-            collector.add(
-                number,
-                [r["row"] for r, _ in pairs],
-                [r["time"] for r, _ in pairs],
-                [v for _, v in pairs],
-                [r["thumbnail"] for r, _ in pairs],
-                [b"" for _ in pairs],
-            )
-
-    def next_file(worker: _Worker) -> None:
-        workers.give(worker, next_item())
+        collector.add(
+            (r["video"], r["row"], r["time"], vector, r["thumbnail"], b"")
+            for r, vector in zip(rows, vectors)
+        )
 
     try:
         for _ in range(count):
@@ -338,8 +322,8 @@ def index_in_processes(
                 if row["row"] >= 0:
                     waiting.append(row)
                     continue
-                collector.add(row["video"], [-1], [0.0], [None], [b""], [row["meta"]])
-                next_file(worker)
+                collector.add([(row["video"], -1, 0.0, None, b"", row["meta"])])
+                workers.give(worker, next_item())
             while len(waiting) >= encoder.batch_size:
                 embed(waiting[: encoder.batch_size])
                 del waiting[: encoder.batch_size]
