@@ -16,7 +16,7 @@ from shotseek.pipeline.index import index_paths
 from shotseek.pipeline.models import IndexReport
 from shotseek.pipeline.store import ShotStore
 from tests.conftest import TINY_CLIP
-from tests.kit.archive import archive_of, assert_same_archive
+from tests.kit.archive import archive_of, assert_same_archive, cli_env, run_cli
 from tests.kit.footage import files_that_break, random_footage, standard_footage
 
 ray = pytest.importorskip("ray")
@@ -183,19 +183,13 @@ def test_an_unreachable_cluster_is_named(monkeypatch):
 def test_cli_index_on_the_cluster_keeps_stdout_for_json(local_ray, media, tmp_path):
     # A second process joins this module's Ray by its address, as `--ray ADDRESS` does
     address = local_ray.get_runtime_context().gcs_address
-    env = {
-        **os.environ,
-        "SHOTSEEK_DATA_DIR": str(tmp_path / "data"),
-        "SHOTSEEK_MODEL": TINY_CLIP,
-        "SHOTSEEK_DEVICE": "cpu",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "shotseek", "index", str(media / "a_standard.mp4"), "--json"]
-        + ["--ray", address],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    done = run_cli(
+        "index",
+        str(media / "a_standard.mp4"),
+        "--json",
+        "--ray",
+        address,
+        env=cli_env(tmp_path / "data"),
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)  # nothing but the report on stdout

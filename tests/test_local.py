@@ -23,7 +23,7 @@ from shotseek.server.local import (
     call,
     socket_path,
 )
-from tests.conftest import TINY_CLIP
+from tests.kit.archive import cli_env
 from tests.kit.footage import standard_footage
 from tests.kit.ollama_standin import OllamaStandIn
 
@@ -95,13 +95,7 @@ def running_server(tmp_path):
     media = tmp_path / "media"
     standard_footage(media / "clip.mp4")
     ollama = OllamaStandIn()
-    env = {
-        **os.environ,
-        "SHOTSEEK_DATA_DIR": str(tmp_path / "data"),
-        "SHOTSEEK_MODEL": TINY_CLIP,
-        "SHOTSEEK_DEVICE": "cpu",
-        "SHOTSEEK_OLLAMA_URL": ollama.start(),
-    }
+    env = cli_env(tmp_path / "data", ollama_url=ollama.start())
     proc = subprocess.Popen(
         [sys.executable, "-m", "shotseek", "serve"],
         env=env,

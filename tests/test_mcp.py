@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shlex
 import shutil
 import socket
@@ -22,6 +21,7 @@ from mcp.client.streamable_http import streamable_http_client
 from shotseek.pipeline.config import Settings
 from shotseek.server.mcp_app import SharedContext, create_server
 from tests.conftest import TINY_CLIP
+from tests.kit.archive import cli_env
 from tests.kit.footage import Scene, make_footage, standard_footage
 from tests.kit.ollama_standin import OllamaStandIn
 
@@ -298,13 +298,7 @@ def test_indexing_runs_in_the_background_and_searches_go_on(server, media, index
 
 
 def _env(tmp_path, media_root):
-    return {
-        **os.environ,
-        "SHOTSEEK_DATA_DIR": str(tmp_path / "data"),
-        "SHOTSEEK_MODEL": TINY_CLIP,
-        "SHOTSEEK_DEVICE": "cpu",
-        "SHOTSEEK_MEDIA_ROOTS": str(media_root),
-    }
+    return cli_env(tmp_path / "data", media_roots=str(media_root))
 
 
 def test_stdio_subprocess_speaks_only_protocol_on_stdout(tmp_path, media):

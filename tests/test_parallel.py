@@ -5,7 +5,6 @@ while the others land, and no worker left behind when the indexing process is ki
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from shotseek.pipeline.index import index_paths
 from shotseek.pipeline.models import IndexReport
 from shotseek.pipeline.store import ShotStore
 from tests.conftest import TINY_CLIP
-from tests.kit.archive import archive_of, assert_same_archive
+from tests.kit.archive import archive_of, assert_same_archive, cli_env, run_cli
 from tests.kit.footage import files_that_break, random_footage, standard_footage
 
 
@@ -123,13 +122,7 @@ def test_a_worker_killed_mid_file_fails_that_file_alone(media, tmp_path):
 
 
 def test_killing_the_indexing_process_leaves_no_worker_behind(media, tmp_path):
-    env = {
-        **os.environ,
-        "SHOTSEEK_DATA_DIR": str(tmp_path / "data"),
-        "SHOTSEEK_MODEL": TINY_CLIP,
-        "SHOTSEEK_DEVICE": "cpu",
-        "SHOTSEEK_DECODE_PROCESSES": "2",
-    }
+    env = cli_env(tmp_path / "data", decode_processes="2")
     run = subprocess.Popen(
         [sys.executable, "-m", "shotseek", "index", str(media), "--json"],
         env=env,
@@ -152,20 +145,8 @@ def test_killing_the_indexing_process_leaves_no_worker_behind(media, tmp_path):
 def test_cli_index_keeps_stdout_for_json_while_workers_decode(media, tmp_path):
     # two files: by default on a CPU, two worker processes decode them; nothing they (or the
     # libraries they load) print may reach stdout, which holds the report alone
-    env = {
-        **os.environ,
-        "SHOTSEEK_DATA_DIR": str(tmp_path / "data"),
-        "SHOTSEEK_MODEL": TINY_CLIP,
-        "SHOTSEEK_DEVICE": "cpu",
-    }
     files = [str(media / "a_standard.mp4"), str(media / "b_random.mp4")]
-    done = subprocess.run(
-        [sys.executable, "-m", "shotseek", "index", *files, "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = run_cli("index", *files, "--json", env=cli_env(tmp_path / "data"))
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)  # nothing but the report on stdout
     assert [r["status"] for r in report["results"]] == ["indexed", "indexed"]

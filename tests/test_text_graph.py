@@ -27,7 +27,7 @@ from shotseek.pipeline.text_graph import (
     open_text_graph,
     write_text_graph,
 )
-from tests.kit.archive import TINY_CLIP, indexed_store
+from tests.kit.archive import TINY_CLIP, cli_env, indexed_store
 from tests.kit.footage import standard_footage
 
 MORE_TEXTS = [
@@ -197,13 +197,7 @@ def _imported(stderr: str) -> set[str]:
 
 def test_a_cli_text_search_after_indexing_imports_no_torch(tmp_path):
     standard_footage(tmp_path / "media" / "standard.mp4")
-    env = {
-        **os.environ,
-        "SHOTSEEK_DATA_DIR": str(tmp_path / "data"),
-        "SHOTSEEK_MODEL": TINY_CLIP,
-        "SHOTSEEK_DEVICE": "cpu",
-        "SHOTSEEK_TEXT_GRAPH": "1",
-    }
+    env = cli_env(tmp_path / "data", text_graph="1")
     indexed = _shotseek("index", str(tmp_path / "media"), "--json", env=env)
     assert indexed.returncode == 0, indexed.stderr[-3000:]
     assert "keeping the text tower" in indexed.stderr

@@ -3,6 +3,9 @@ fixture (tests/kit/tiny_clip), the way ``shotseek index`` does it."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +18,29 @@ if TYPE_CHECKING:
 
 TINY_CLIP_DIR = Path(__file__).parent / "tiny_clip"
 TINY_CLIP = f"local-dir:{TINY_CLIP_DIR}"
+
+
+def cli_env(data: Path, **settings: str) -> dict[str, str]:
+    """The environment of a ``shotseek`` subprocess on the tiny CLIP fixture and the CPU, its
+    data under ``data``; ``settings`` add ``SHOTSEEK_*`` variables (``media_roots="…"``)."""
+    return {
+        **os.environ,
+        "SHOTSEEK_DATA_DIR": str(data),
+        "SHOTSEEK_MODEL": TINY_CLIP,
+        "SHOTSEEK_DEVICE": "cpu",
+        **{f"SHOTSEEK_{key.upper()}": value for key, value in settings.items()},
+    }
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``python -m shotseek ARGS`` run to its end, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "shotseek", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def indexed_store(media: Path, data: Path) -> tuple[Settings, ShotStore]:
