@@ -21,6 +21,11 @@ memory is its own, with random weights (``none``: as fast as real weights):
   file cannot be indexed faster than it is decoded);
 - **codec only**: FFmpeg decoding every frame and nothing else: what is left of the decoding
   side's CPU-seconds, and so of the shared-cores bound, once everything of ours is free;
+- **decode no cuts**, **decode no thumbs** (``--decode-parts``): the decoding side alone again,
+  without cut detection (no frame reduced or watched) and without the thumbnails kept in the
+  pass, the decoding runs alternating ``DECODE_PART_ROUNDS`` times: with codec only, the split
+  of the decoding side's CPU-seconds into FFmpeg, cut detection, thumbnails and the rest
+  (sample conversions, still check, the sampler);
 - **naive**: OpenCV reads every frame, one sample per 1/fps by frame number, open_clip's
   preprocessing, one image per model call: the baseline of a first attempt.
 
@@ -48,6 +53,10 @@ from pathlib import Path
 
 import numpy as np
 
+#: With ``--decode-parts``, the three decoding runs alternate this many times and each figure is
+#: the run of median CPU time: a part is a difference of runs, and one run of each left noise of
+#: ±1.5 CPU-s on 10 min of 720p (a part of 0.5 then -1.5).
+DECODE_PART_ROUNDS = 3
 SCENES = ("red square", "blue circle", "green star", "yellow triangle", "magenta circle")
 
 
@@ -108,6 +117,8 @@ def _settings(args: dict, data: Path, still: float | None = None):
         extra["ray"] = args["ray"]
     if args.get("processes"):
         extra["decode_processes"] = args["processes"]
+    if args.get("what") == "decode no cuts":
+        extra["cut_threshold"] = 0.0
     return Settings(
         data_dir=data,
         model=args["model"],
@@ -237,7 +248,8 @@ def _cpu_seconds() -> float:
 def decode_only(args: dict) -> dict:
     """The decoding side of a pipeline run alone (decode, conversions, cut detection, still
     check, thumbnails kept; no model): with the ceiling it bounds what the two stages can reach,
-    taking turns or sharing the cores (its CPU-seconds)."""
+    taking turns or sharing the cores (its CPU-seconds). "decode no cuts" and "decode no thumbs"
+    leave out a part of it."""
     from shotseek.pipeline.encoder import get_encoder
     from shotseek.pipeline.sampling import Decoding, Sampling, sample_side
     from shotseek.pipeline.thumbnails import KeptThumbnails
@@ -250,19 +262,23 @@ def decode_only(args: dict) -> dict:
     path = Path(args["video"])
     cpu0 = _cpu_seconds()
     t0 = time.perf_counter()
-    kept = KeptThumbnails(settings)
-    sampling = Sampling(path, probe(path), settings, side, decoding, keep=kept.add)
+    kept = None if args["what"] == "decode no thumbs" else KeptThumbnails(settings)
+    keep = kept.add if kept is not None else None
+    sampling = Sampling(path, probe(path), settings, side, decoding, keep=keep)
     embedded = sum(1 for _ in sampling.images())
     sampled = sampling.finish()
     wall = time.perf_counter() - t0
     cpu = _cpu_seconds() - cpu0
-    kept.close()
+    thumbnails = kept.count if kept is not None else 0
+    if kept is not None:
+        kept.close()
     return {
         "wall": wall,
         "cpu_s": cpu,
         "duration": sampled.end_time,
         "video_s_per_s": sampled.end_time / wall,
         "model_images": embedded,
+        "thumbnails": thumbnails,
     }
 
 
@@ -379,7 +395,7 @@ def child(args: dict) -> None:
         result = encoder_only(args)
     elif what == "naive":
         result = naive(args)
-    elif what == "decode only":
+    elif what in ("decode only", "decode no cuts", "decode no thumbs"):
         result = decode_only(args)
     elif what == "codec only":
         result = codec_only(args)
@@ -412,6 +428,11 @@ def main() -> None:
     parser.add_argument("--skip-naive", action="store_true", help="leave out the naive baseline")
     parser.add_argument("--overlap", action="store_true", help="also run without stage overlap")
     parser.add_argument("--ceiling-batches", type=int, default=4, help="encoder batches timed")
+    parser.add_argument(
+        "--decode-parts",
+        action="store_true",
+        help="also split the decoding side's CPU-seconds (two more decoding runs)",
+    )
     parser.add_argument("--footage-dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument(
         "--ray", nargs="?", const="local", help="compare with Ray (local, or an address)"
@@ -457,16 +478,20 @@ def main() -> None:
             runs = ["pipeline"] + (["no skip"] if kind == "static" else [])
             runs += ["no overlap"] if args.overlap and kind == "ordinary" else []
             runs += [] if args.skip_naive else ["naive"]
-            runs += ["decode only"]
-            results = {}
-            for what in runs:
-                data = f"{tmp}/{kind}-{what.replace(' ', '-')}"
-                results[what] = run_child(
-                    {**common, "what": what, "video": str(path), "data": data}
+            decodings = ["decode only", "codec only"]
+            decodings += ["decode no cuts", "decode no thumbs"] if args.decode_parts else []
+            rounds = DECODE_PART_ROUNDS if args.decode_parts else 1
+            timed: dict[str, list[dict]] = defaultdict(list)
+            for what in runs + decodings * rounds:
+                data = f"{tmp}/{kind}-{what.replace(' ', '-')}-{len(timed[what])}"
+                timed[what].append(
+                    run_child({**common, "what": what, "video": str(path), "data": data})
                 )
-            codec = run_child(
-                {**common, "what": "codec only", "video": str(path), "data": f"{tmp}/{kind}-codec"}
-            )
+            results = {  # the run of median CPU time of each
+                what: sorted(got, key=lambda r: r.get("cpu_s", 0.0))[len(got) // 2]
+                for what, got in timed.items()
+            }
+            codec = results.pop("codec only")
             after = run_child({**common, "what": "encoder", "data": f"{tmp}/enc"})
             ceiling = {k: (before[k] + after[k]) / 2 for k in ("images_per_s", "video_s_per_s")}
             main_run = results["pipeline"]
@@ -517,6 +542,22 @@ def main() -> None:
                 f"{floor:.2f} video-s/s ({floor / ceiling['video_s_per_s']:.2f} of the ceiling), "
                 "the most that looking at every frame allows"
             )
+            if "decode no cuts" in results:
+                spread = ", ".join(
+                    f"{what} {min(r['cpu_s'] for r in timed[what]):.1f}–"
+                    f"{max(r['cpu_s'] for r in timed[what]):.1f}"
+                    for what in decodings
+                )
+                print(f"  decoding CPU-s in {rounds} runs each: {spread} (medians below)")
+                cuts_s = decode["cpu_s"] - results["decode no cuts"]["cpu_s"]
+                thumbs_s = decode["cpu_s"] - results["decode no thumbs"]["cpu_s"]
+                print(
+                    f"  the decoding side's {decode['cpu_s']:.1f} CPU-s: FFmpeg "
+                    f"{codec['cpu_s']:.1f}, cut detection {cuts_s:.1f}, thumbnails kept "
+                    f"{thumbs_s:.1f} ({decode['thumbnails']} of {decode['model_images']} "
+                    f"samples embedded), the rest (sample conversions, still check, the "
+                    f"sampler) {decode['cpu_s'] - codec['cpu_s'] - cuts_s - thumbs_s:.1f}"
+                )
             # Where they overlap (the model on a GPU, or cores to spare), the slower one is all.
             overlapped = min(decode["video_s_per_s"], ceiling["video_s_per_s"])
             print(

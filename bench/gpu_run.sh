@@ -9,8 +9,9 @@
 # MODEL (ViT-L-14, random weights, bf16) on CUDA: the encoder alone before and after, the
 # pipeline with its busy time per stage, and the decoding side alone (what one file cannot be
 # indexed faster than); then FILES (8) files of MINUTES in all, indexed one at a time and with
-# PROCESSES (cores / 4) decoding at once (FILES=0 leaves this out). The output also lands in
-# $OUT/bench_index_gpu.txt.
+# PROCESSES (cores / 4) decoding at once (FILES=0 leaves this out). DECODE_PARTS=1 also splits
+# the one file's decoding side into FFmpeg, cut detection and thumbnails (two more decoding
+# runs). The output also lands in $OUT/bench_index_gpu.txt.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp}/bench_index_gpu.txt
@@ -27,7 +28,7 @@ export PYTHONUNBUFFERED=1
 } 2>&1 | tee "$out"
 python3 -m bench.bench_index --model "${MODEL:-ViT-L-14}" --device "${DEVICE:-cuda}" \
     --height "${HEIGHT:-1080}" --minutes "${MINUTES:-2}" --kinds ordinary --skip-naive \
-    --ceiling-batches "${CEILING_BATCHES:-8}" 2>&1 | tee -a "$out"
+    --ceiling-batches "${CEILING_BATCHES:-8}" ${DECODE_PARTS:+--decode-parts} 2>&1 | tee -a "$out"
 if [ "${FILES:-8}" -gt 0 ]; then
     python3 -m bench.bench_index --model "${MODEL:-ViT-L-14}" --device "${DEVICE:-cuda}" \
         --height "${HEIGHT:-1080}" --minutes "${MINUTES:-2}" --files "${FILES:-8}" \

@@ -88,6 +88,11 @@ class KeptThumbnails:
             return None
         return data if len(data) == length else None
 
+    @property
+    def count(self) -> int:
+        """How many thumbnails are kept."""
+        return len(self._at)
+
     def close(self) -> None:
         self._file.close()
 
