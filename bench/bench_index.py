@@ -117,8 +117,6 @@ def _settings(args: dict, data: Path, still: float | None = None):
         extra["ray"] = args["ray"]
     if args.get("processes"):
         extra["decode_processes"] = args["processes"]
-    if args.get("what") == "decode no cuts":
-        extra["cut_threshold"] = 0.0
     return Settings(
         data_dir=data,
         model=args["model"],
@@ -256,6 +254,8 @@ def decode_only(args: dict) -> dict:
     from shotseek.pipeline.video import probe
 
     settings = _settings(args, Path(args["data"]))
+    if args["what"] == "decode no cuts":
+        settings = settings.model_copy(update={"cut_threshold": 0.0})  # nothing watches frames
     encoder = get_encoder(settings)
     side = sample_side(settings, encoder)
     decoding = Decoding.for_model(settings, encoder.frees_the_caller)

@@ -45,7 +45,7 @@ def _status(report: IndexReport) -> dict[str, str]:
     return {Path(r.path).name: r.status for r in report.results}
 
 
-def test_files_decoded_in_processes_give_the_archive_of_one_at_a_time(media, tmp_path):
+def test_files_decoded_in_processes_give_the_archive_of_one_at_a_time(media, tmp_path, monkeypatch):
     from shotseek.pipeline import parallel
 
     started = []
@@ -55,16 +55,13 @@ def test_files_decoded_in_processes_give_the_archive_of_one_at_a_time(media, tmp
         started.append(self)
         return original(self)
 
-    parallel._Workers.start = counted
+    monkeypatch.setattr(parallel._Workers, "start", counted)
     events = []
-    try:
-        there, there_settings = _index([media], tmp_path / "processes", 2, events.append)
-        assert len(started) == 2  # two workers, not one per file
-        # a second run skips what is indexed: one worker, for the one file that failed in one
-        again, _ = _index([media], tmp_path / "processes", 2)
-        assert len(started) == 3
-    finally:
-        parallel._Workers.start = original
+    there, there_settings = _index([media], tmp_path / "processes", 2, events.append)
+    assert len(started) == 2  # two workers, not one per file
+    # a second run skips what is indexed: one worker, for the one file that failed in one
+    again, _ = _index([media], tmp_path / "processes", 2)
+    assert len(started) == 3
     assert {r.status for r in again.results if r.status != "failed"} == {"skipped"}
     here, here_settings = _index([media], tmp_path / "here", 1)
     expected = {

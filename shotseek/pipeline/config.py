@@ -230,7 +230,8 @@ class Settings(BaseSettings):
         description=(
             "Files decoded at once, each in a process of its own, while this process's model "
             "embeds their samples; 1: one file at a time, decoded in this process; 0: one "
-            "per 4 cores where the model runs on a GPU, 2 where it runs on the CPU."
+            f"per {DECODE_PROCESS_CORES} cores where the model runs on a GPU, "
+            f"{CPU_DECODE_PROCESSES} where it runs on the CPU."
         ),
     )
     still_threshold: float = Field(
