@@ -76,7 +76,10 @@ def _here_and_on_ray(
     return runs
 
 
-def test_ray_gives_the_archive_a_local_run_gives(local_ray, media, tmp_path):
+def test_ray_gives_the_archive_a_local_run_gives(local_ray, media, tmp_path, monkeypatch):
+    # with a token set (the settings once reached Ray's tasks and actors with it masked, and
+    # every file failed there)
+    monkeypatch.setenv("SHOTSEEK_TOKEN", "a-token-of-the-http-server-0123")
     events = []
     runs = _here_and_on_ray([media], tmp_path, events.append)
     assert {e.stage for e in events} >= {"probe", "sample", "store", "done", "failed"}

@@ -363,7 +363,9 @@ def _free_port() -> int:
 def test_http_subprocess_requires_the_bearer_token(tmp_path, media):
     root, _ = media
     port = _free_port()
-    env = {**_env(tmp_path, root), "SHOTSEEK_TOKEN": "s3cret-s3cret-s3cret"}
+    # as a secrets file or `echo` gives it: a newline after it (once accepted at start, after
+    # which no request could match it)
+    env = {**_env(tmp_path, root), "SHOTSEEK_TOKEN": "  s3cret-s3cret-s3cret\n"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "shotseek", "serve", "--http", "--port", str(port)],
         env=env,
@@ -383,7 +385,8 @@ def test_http_subprocess_requires_the_bearer_token(tmp_path, media):
         assert wrong.status_code == 401
 
         async def go():
-            http = httpx2.AsyncClient(headers={"Authorization": "Bearer s3cret-s3cret-s3cret"})
+            # the scheme name is case-insensitive (RFC 6750)
+            http = httpx2.AsyncClient(headers={"Authorization": "bearer s3cret-s3cret-s3cret"})
             async with Client(streamable_http_client(url, http_client=http)) as client:
                 return await client.list_tools()
 
@@ -707,6 +710,37 @@ def test_loopback_binds_check_host_and_origin(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("header", "accepted"),
+    [
+        (b"Bearer s3cret-s3cret-s3cret", True),
+        (b"bearer s3cret-s3cret-s3cret", True),
+        (b"BEARER  s3cret-s3cret-s3cret ", True),
+        (b"Bearer s3cret-s3cret-s3cre", False),
+        (b"Basic s3cret-s3cret-s3cret", False),
+        (b"s3cret-s3cret-s3cret", False),
+        (b"Bearer", False),
+        (b"", False),
+    ],
+)
+def test_the_bearer_check_reads_the_scheme_in_any_case(header, accepted):
+    from shotseek.server.http_auth import BearerTokenMiddleware
+
+    reached, sent = [], []
+
+    async def app(scope, receive, send):
+        reached.append(scope)
+
+    async def send(message):
+        sent.append(message)
+
+    guard = BearerTokenMiddleware(app, " s3cret-s3cret-s3cret\n")
+    scope = {"type": "http", "headers": [(b"authorization", header)] if header else []}
+    anyio.run(guard, scope, None, send)
+    assert bool(reached) is accepted
+    assert (sent[0]["status"] == 401) is (not accepted) if sent else accepted
 
 
 @pytest.mark.parametrize("token", ["", "   ", "short-token"])

@@ -35,6 +35,7 @@ from shotseek.pipeline.config import (
     RAY_GPU_ROWS,
     RAY_LOCAL,
     Settings,
+    WorkerSettings,
 )
 from shotseek.pipeline.encoder import ClipEncoder
 from shotseek.pipeline.errors import ConfigError
@@ -128,7 +129,7 @@ class Embedder:
 
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
         torch.set_num_threads(max(1, math.ceil(cpus)))  # Ray's own default rounds down
-        self.encoder = get_encoder(Settings.model_validate_json(settings_json))
+        self.encoder = get_encoder(WorkerSettings.model_validate_json(settings_json).settings())
         if self.encoder.model_id != model_id:
             raise ConfigError(
                 f"a Ray worker loaded {self.encoder.model_id}, not the driver's {model_id}: "
@@ -190,7 +191,7 @@ def index_on_ray(
         return
     check_paths_on_nodes(ray, [str(v.planned.path) for v in videos.values()])
 
-    settings_json = settings.model_dump_json()
+    settings_json = settings.for_workers().model_dump_json()
     items = [work_item(n, v) for n, v in videos.items()]
     pool = _embedding_pool(ray)
     # The driver's model exactly (its 'auto' resolved here: a GPU worker must not pick another)
@@ -214,7 +215,7 @@ def index_on_ray(
         .map_batches(
             Embedder,
             fn_constructor_kwargs={
-                "settings_json": worker.model_dump_json(),
+                "settings_json": worker.for_workers().model_dump_json(),
                 "model_id": encoder.model_id,
             },
             # a GPU actor splits what it gets into batches its memory holds

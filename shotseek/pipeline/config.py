@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: ``model`` (and ``pretrained``) value for "choose for me", the default: the store's model when
@@ -439,14 +447,18 @@ class Settings(BaseSettings):
     @field_validator("token")
     @classmethod
     def _token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
-        text = value.get_secret_value().strip() if value is not None else None
-        if text is not None and len(text) < MIN_TOKEN_CHARS:
+        """The token without the white space around it (a file or a shell often adds a
+        newline; a client sends the token alone), and long enough not to be guessed."""
+        if value is None:
+            return None
+        text = value.get_secret_value().strip()
+        if len(text) < MIN_TOKEN_CHARS:
             raise ValueError(
                 f"the token is {'blank' if not text else 'too short'}: use at least "
                 f"{MIN_TOKEN_CHARS} characters (e.g. SHOTSEEK_TOKEN=$(openssl rand -hex 24)), "
                 "or unset it"
             )
-        return value
+        return SecretStr(text)
 
     @property
     def media_root_paths(self) -> list[Path]:
@@ -497,3 +509,39 @@ class Settings(BaseSettings):
         data = self.model_dump(include=self.model_fields_set)
         data.update(given)
         return type(self).model_validate(data)
+
+    def for_workers(self) -> WorkerSettings:
+        """What a decode process, a Ray task or a Ray actor receives: every setting but the
+        private ones (:data:`PRIVATE_SETTINGS`), as a model without masked values, so that it
+        crosses a process boundary as JSON and back exactly."""
+        return WorkerSettings.model_validate(self.model_dump(exclude=set(PRIVATE_SETTINGS)))
+
+
+#: Settings that never leave the process that read them: secrets, and the store's address (a
+#: URL can carry credentials; no worker opens the store).
+PRIVATE_SETTINGS = frozenset({"token", "qdrant_api_key", "qdrant_url"})
+
+
+class _WorkerSettingsBase(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def settings(self) -> Settings:
+        """The worker's Settings: these values, the private ones unset, no environment
+        read (the values were resolved and validated by the process that sent them)."""
+        return Settings.model_construct(**dict(self))
+
+
+#: The Settings a worker process or a Ray task or actor gets (:meth:`Settings.for_workers`):
+#: Settings' own fields and bounds less :data:`PRIVATE_SETTINGS`. Before it, workers were sent
+#: ``settings.model_dump_json()``, which masks a token as ``'**********'``; re-validated on the
+#: other side it failed, and with SHOTSEEK_TOKEN set a folder indexed nothing.
+WorkerSettings = create_model(
+    "WorkerSettings",
+    __base__=_WorkerSettingsBase,
+    __doc__="Settings less the private ones, for worker processes and Ray (see for_workers).",
+    **{  # type: ignore[call-overload]
+        name: (field.annotation, field)
+        for name, field in Settings.model_fields.items()
+        if name not in PRIVATE_SETTINGS
+    },
+)

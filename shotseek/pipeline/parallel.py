@@ -213,7 +213,7 @@ class _Workers:
 
     def __init__(self, settings: Settings, side: int, decoding: Decoding) -> None:
         self._context = multiprocessing.get_context("spawn")  # no fork of a process with threads
-        self._args = (settings.model_dump_json(), side, decoding)
+        self._args = (settings.for_workers().model_dump_json(), side, decoding)
         self.running: list[_Worker] = []
 
     def start(self) -> _Worker:

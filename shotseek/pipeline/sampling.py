@@ -31,6 +31,7 @@ from shotseek.pipeline.config import (
     PROCESS_CHUNKS_AHEAD,
     PROCESS_ROWS,
     Settings,
+    WorkerSettings,
 )
 from shotseek.pipeline.cuts import CutDetector
 from shotseek.pipeline.errors import ShotseekError, VideoOpenError
@@ -225,7 +226,7 @@ def sample_rows(
 ) -> Iterator[Row]:
     """One file decoded on a worker (``where`` names it in an unexpected error): a row per
     image to embed, then the video's description."""
-    settings = Settings.model_validate_json(settings_json)
+    settings = WorkerSettings.model_validate_json(settings_json).settings()
     video, path = int(item["video"]), Path(item["path"])
     base = {"video": video, "time": 0.0, "pixels": b"", "height": 0, "width": 0, "thumbnail": b""}
     made: dict[float, bytes] = {}  # the thumbnail made of the sample about to be yielded

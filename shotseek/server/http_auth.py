@@ -57,17 +57,27 @@ def transport_security(host: str, port: int, allowed_hosts: list[str]) -> Transp
     )
 
 
+def bearer_credentials(header: bytes) -> bytes | None:
+    """The credentials of an ``Authorization: Bearer <token>`` header: the scheme name is
+    case-insensitive (RFC 7235 §2.1, RFC 6750 §2.1), space around the token ignored; None for
+    another scheme or none."""
+    scheme, _, credentials = header.strip().partition(b" ")
+    if scheme.lower() != b"bearer":
+        return None
+    return credentials.strip()
+
+
 class BearerTokenMiddleware:
     """Refuses every HTTP request without ``Authorization: Bearer <token>`` (401)."""
 
     def __init__(self, app, token: str) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.expected = token.strip().encode()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http":
-            given = dict(scope.get("headers") or []).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
+            given = bearer_credentials(dict(scope.get("headers") or []).get(b"authorization", b""))
+            if given is None or not hmac.compare_digest(given, self.expected):
                 body = json.dumps({"error": "missing or wrong bearer token"}).encode()
                 await send(
                     {
