@@ -254,6 +254,39 @@ def test_a_failure_after_any_store_call_leaves_old_or_new_and_the_next_run_repai
     assert n >= 5  # two batches, live, record, cleanup
 
 
+@pytest.mark.parametrize("kind", ENGINES)
+@pytest.mark.parametrize("between", ["garbage collection", "another run of the video"])
+def test_what_runs_between_a_runs_staging_and_its_switch_leaves_it_whole(kind, between, tmp_path):
+    """Two writers in one process (a socket request beside an MCP job): the second one's
+    garbage collection, or its own run's clean-up, once deleted the first's staged shots, and
+    its record then named shots that did not exist."""
+    with open_store(kind, tmp_path) as store:
+        _write(store, "vid-a", "old", 5, 1)
+        vectors = _vectors(2, 3)
+        record, shots = synthetic_run("vid-a", vectors, run_id="new")
+        real = store.engine.set_payload
+        meanwhile = []
+
+        def staged(*args, **kwargs):  # the first run's shots are staged, not yet switched to
+            if not meanwhile:
+                meanwhile.append(None)  # once: the other run sets a payload too
+                if between == "garbage collection":
+                    meanwhile[0] = store.collect_garbage(MODEL)
+                else:
+                    meanwhile[0] = _write(store, "vid-a", "other", 4, 3)[0].run_id
+            return real(*args, **kwargs)
+
+        store.engine.set_payload = staged  # type: ignore[method-assign]
+        try:
+            store.write_run(record, shots, vectors)
+        finally:
+            store.engine.set_payload = real  # type: ignore[method-assign]
+        assert meanwhile == ([0] if between == "garbage collection" else ["other"])
+        assert store.get_video(MODEL, "vid-a").run_id == "new"
+        assert [s.shot_id for s in store.shots_of(MODEL, "vid-a")] == [s.shot_id for s in shots]
+        assert store.count_shots(MODEL, active_only=False) == 3  # the older runs are gone
+
+
 # -- crash safety: kill -9 of a real writer at random instants --------------------------------
 
 WRITER = """

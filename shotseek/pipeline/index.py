@@ -406,55 +406,56 @@ def index_paths(
     from shotseek.pipeline import parallel  # it builds on this module
 
     encoder = encoder or get_encoder(settings)
-    removed = store.collect_garbage(encoder.model_id)
-    if removed:
-        log.info("removed %d shots left by an interrupted run", removed)
-    results: list[IndexOutcome] = []
+    with store.writer():  # another index run in this process waits for this one
+        removed = store.collect_garbage(encoder.model_id)
+        if removed:
+            log.info("removed %d shots left by an interrupted run", removed)
+        results: list[IndexOutcome] = []
 
-    def done(outcome: IndexOutcome) -> None:
-        results.append(outcome)
-        if on_result is not None:
-            on_result(outcome)
+        def done(outcome: IndexOutcome) -> None:
+            results.append(outcome)
+            if on_result is not None:
+                on_result(outcome)
 
-    if settings.ray:
-        index_on_ray(
-            files,
-            settings,
-            store=store,
-            encoder=encoder,
-            force=force,
-            progress=progress,
-            on_result=done,
-        )
-    elif (processes := parallel.processes_for(settings, encoder, len(files))) > 1:
-        parallel.index_in_processes(
-            files,
-            settings,
-            store=store,
-            encoder=encoder,
-            force=force,
-            processes=processes,
-            progress=progress,
-            on_result=done,
-        )
-    else:
-        for number, path in enumerate(files, start=1):
-            started = time.perf_counter()
-            report = Reporter(progress, path, number, len(files))
-            try:
-                outcome = index_video(
-                    path,
-                    settings,
-                    store=store,
-                    encoder=encoder,
-                    force=force,
-                    progress=progress,
-                    file_number=number,
-                    file_count=len(files),
-                )
-            except Exception as exc:
-                outcome = failed_outcome(path, exc, started, report)
-            done(outcome)
+        if settings.ray:
+            index_on_ray(
+                files,
+                settings,
+                store=store,
+                encoder=encoder,
+                force=force,
+                progress=progress,
+                on_result=done,
+            )
+        elif (processes := parallel.processes_for(settings, encoder, len(files))) > 1:
+            parallel.index_in_processes(
+                files,
+                settings,
+                store=store,
+                encoder=encoder,
+                force=force,
+                processes=processes,
+                progress=progress,
+                on_result=done,
+            )
+        else:
+            for number, path in enumerate(files, start=1):
+                started = time.perf_counter()
+                report = Reporter(progress, path, number, len(files))
+                try:
+                    outcome = index_video(
+                        path,
+                        settings,
+                        store=store,
+                        encoder=encoder,
+                        force=force,
+                        progress=progress,
+                        file_number=number,
+                        file_count=len(files),
+                    )
+                except Exception as exc:
+                    outcome = failed_outcome(path, exc, started, report)
+                done(outcome)
     rank = {str(path): number for number, path in enumerate(files)}
     results.sort(key=lambda r: rank.get(r.path, len(rank)))  # a cluster finishes in any order
     if any(r.status == "indexed" for r in results):

@@ -17,6 +17,13 @@ switches a video from its old shots to its new ones is the video record's: one e
 applied whole or not at all even if the process is killed (see :meth:`ShotStore.write_run`). A
 kill at any instant leaves each video with its old complete set or its new one; what a killed run
 leaves behind is invisible and removed by the next run (:meth:`ShotStore.collect_garbage`).
+
+**Writers.** An index run holds :meth:`ShotStore.writer` from its garbage collection to its last
+video, so two runs in one process (a server's socket and its MCP jobs) take turns. Below that,
+the store knows which runs are being written (from a :meth:`ShotStore.write_run`'s first point
+to its switch) and neither garbage collection nor another run's clean-up removes them: once, a
+collection placed between one run's staging and its switch deleted the staged shots, and the
+record then named 3 shots of which none existed.
 """
 
 from __future__ import annotations
@@ -24,9 +31,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +99,9 @@ class ShotStore:
             engine = open_engine(settings)
         self.engine = engine
         self.location = engine.location
+        self._writer = threading.RLock()
+        self._runs_lock = threading.Lock()
+        self._runs_in_progress: set[str] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -101,6 +113,17 @@ class ShotStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @contextmanager
+    def writer(self) -> Iterator[None]:
+        """Be this store's one writer in this process while the block runs (an index run:
+        garbage collection, then its videos); another waits its turn."""
+        with self._writer:
+            yield
+
+    def _in_progress(self) -> list[str]:
+        with self._runs_lock:
+            return sorted(self._runs_in_progress)
 
     # -- collections -------------------------------------------------------------------------
 
@@ -274,6 +297,24 @@ class ShotStore:
         col = shots_collection(model_id)
         this_run = Where(equals={"video_id": video_id, "run_id": run_id})
         written_at = time.time()
+        with self._runs_lock:
+            self._runs_in_progress.add(run_id)
+        try:
+            self._write_run(record, shots, vectors, col, this_run, written_at)
+        finally:
+            with self._runs_lock:
+                self._runs_in_progress.discard(run_id)
+
+    def _write_run(
+        self,
+        record: VideoRecord,
+        shots: Sequence[Shot],
+        vectors: np.ndarray,
+        col: str,
+        this_run: Where,
+        written_at: float,
+    ) -> None:
+        video_id, run_id = record.video_id, record.run_id
         try:
             for i in range(0, len(shots), _BATCH):
                 self.engine.upsert(
@@ -297,7 +338,8 @@ class ShotStore:
         except BaseException:
             self._discard_unless_current(record, this_run)
             raise
-        self.engine.delete(col, Where(equals={"video_id": video_id}, none_of={"run_id": [run_id]}))
+        keep = [run_id, *self._in_progress()]  # another writer's staged run is not ours to drop
+        self.engine.delete(col, Where(equals={"video_id": video_id}, none_of={"run_id": keep}))
 
     def _discard_unless_current(self, record: VideoRecord, run: Where) -> None:
         """After a failed write: remove the run's points, unless the record switch went through
@@ -318,7 +360,7 @@ class ShotStore:
             return 0
         if grace_seconds is None:
             grace_seconds = GC_GRACE_SECONDS if getattr(self.engine, "is_server", False) else 0.0
-        current = {v.run_id for v in self.list_videos(model_id)}
+        current = {v.run_id for v in self.list_videos(model_id)} | set(self._in_progress())
         removed = 0
         for run_id, n in self.engine.facet(col, "run_id").items():
             if run_id in current:
