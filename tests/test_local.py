@@ -28,33 +28,98 @@ from tests.kit.footage import standard_footage
 from tests.kit.ollama_standin import OllamaStandIn
 
 
+def _call(data_dir, op, request=None, on_progress=None):
+    return call(data_dir, op, request or {}, {}, on_progress)
+
+
 def test_protocol_results_progress_errors_and_no_server(tmp_path):
-    def handle(op, params, progress):
+    def handle(message, progress, cancelled):
+        op = message["op"]
         if op == "fail":
             raise LocalServerError("it went wrong: do this")
         if op == "crash":
             raise RuntimeError("a bug")
         for i in range(3):
             progress({"step": i})
-        return {"op": op, **params}
+        return {"op": op, **message["request"]}
 
-    assert call(tmp_path, "echo", {}) is NO_SERVER  # nobody listens yet
+    assert _call(tmp_path, "echo") is NO_SERVER  # nobody listens yet
     server = LocalServer(tmp_path, handle)
     assert server.start()
     try:
         path = socket_path(tmp_path)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600  # the owner's alone
         seen = []
-        assert call(tmp_path, "echo", {"a": 1}, seen.append) == {"op": "echo", "a": 1}
+        assert _call(tmp_path, "echo", {"a": 1}, seen.append) == {"op": "echo", "a": 1}
         assert seen == [{"step": 0}, {"step": 1}, {"step": 2}]
         with pytest.raises(LocalServerError, match="it went wrong: do this"):
-            call(tmp_path, "fail", {})
+            _call(tmp_path, "fail")
         with pytest.raises(LocalServerError, match="RuntimeError: a bug"):
-            call(tmp_path, "crash", {})
+            _call(tmp_path, "crash")
         assert LocalServer(tmp_path, handle).start() is False  # one server per data dir
     finally:
         server.stop()
     assert not path.exists()
+
+
+def test_a_long_request_stays_alive_and_a_silent_server_is_given_up_on_in_one_line(
+    tmp_path, monkeypatch
+):
+    """Once, a request longer than the client's 600 s wait (an eval, a VLM rerank) ended in a
+    raw TimeoutError traceback while the server worked on for nobody."""
+    import socket
+    import threading
+
+    from shotseek.server import local
+
+    monkeypatch.setattr(local, "HEARTBEAT_S", 0.05)
+    monkeypatch.setattr(local, "SILENCE_S", 0.5)
+    server = LocalServer(tmp_path, lambda message, progress, cancelled: time.sleep(1.5) or "done")
+    assert server.start()
+    try:
+        assert _call(tmp_path, "slow") == "done"  # three times the silence the client bears
+    finally:
+        server.stop()
+    # a server that takes the connection and then says nothing (stuck)
+    mute = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    mute.bind(str(socket_path(tmp_path)))
+    mute.listen()
+    taken = []
+    threading.Thread(target=lambda: taken.append(mute.accept()), daemon=True).start()
+    try:
+        with pytest.raises(LocalServerError, match="sent nothing for 0.5 s.*gave up"):
+            _call(tmp_path, "anything")
+    finally:
+        mute.close()
+
+
+def test_a_client_that_goes_away_stops_the_work(tmp_path, monkeypatch):
+    import socket
+
+    from shotseek.server import local
+
+    monkeypatch.setattr(local, "HEARTBEAT_S", 0.05)
+    stopped = []
+
+    def handle(message, progress, cancelled):
+        stopped.append(cancelled.wait(20))
+        return "nobody reads this"
+
+    server = LocalServer(tmp_path, handle)
+    assert server.start()
+    try:
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.connect(str(socket_path(tmp_path)))
+        client.sendall(json.dumps({"op": "long", "request": {}, "settings": {}}).encode() + b"\n")
+        time.sleep(0.2)
+        client.close()  # Ctrl-C
+        for _ in range(100):
+            if stopped:
+                break
+            time.sleep(0.05)
+        assert stopped == [True]
+    finally:
+        server.stop()
 
 
 def test_a_socket_left_by_a_killed_server_is_ignored_and_replaced(tmp_path):
@@ -64,11 +129,11 @@ def test_a_socket_left_by_a_killed_server_is_ignored_and_replaced(tmp_path):
     dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     dead.bind(str(path))
     dead.close()  # the file stays, nobody listens: what kill -9 leaves
-    assert call(tmp_path, "echo", {}) is NO_SERVER
-    server = LocalServer(tmp_path, lambda op, params, progress: "alive")
+    assert _call(tmp_path, "echo") is NO_SERVER
+    server = LocalServer(tmp_path, lambda message, progress, cancelled: "alive")
     assert server.start()
     try:
-        assert call(tmp_path, "echo", {}) == "alive"
+        assert _call(tmp_path, "echo") == "alive"
     finally:
         server.stop()
 
@@ -84,7 +149,7 @@ def test_a_long_data_dir_gets_a_socket_in_the_runtime_folder(tmp_path, monkeypat
 def test_a_file_someone_else_placed_there_is_not_talked_to(tmp_path):
     path = socket_path(tmp_path)
     path.write_text("not a socket")
-    assert call(tmp_path, "echo", {}) is NO_SERVER
+    assert _call(tmp_path, "echo") is NO_SERVER
     assert LocalServer(tmp_path, lambda *a: None).start() is False
 
 
@@ -151,6 +216,19 @@ def test_the_cli_works_beside_a_running_server(running_server, monkeypatch):
     assert missing.exit_code == 2 and "no indexed video matches 'nope.mp4'" in missing.stderr
     again = runner.invoke(app, ["index", str(media)])
     assert again.exit_code == 0 and "skipped" in again.stdout
+    # the command's own settings reach the server (once they were dropped without a word, and
+    # the file was "skipped"), and one the server keeps for itself is refused in one line
+    monkeypatch.setenv("SHOTSEEK_SHOT_THRESHOLD", "0.3")
+    other = runner.invoke(app, ["index", str(media), "--json"])
+    assert other.exit_code == 0, other.output
+    assert [r["status"] for r in json.loads(other.stdout)["results"]] == ["indexed"]
+    monkeypatch.delenv("SHOTSEEK_SHOT_THRESHOLD")
+    monkeypatch.setenv("SHOTSEEK_MEDIA_ROOTS", str(tmp_path))
+    refused = runner.invoke(app, ["videos"])
+    assert refused.exit_code == 2
+    assert "keeps its own SHOTSEEK_MEDIA_ROOTS" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    monkeypatch.delenv("SHOTSEEK_MEDIA_ROOTS")
     listed = runner.invoke(app, ["videos"])  # asks the server for the search index's state too
     assert listed.exit_code == 0 and "clip.mp4" in listed.stdout
     log = tmp_path / "log.csv"

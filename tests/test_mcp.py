@@ -110,7 +110,11 @@ def test_the_tools_are_listed_with_input_and_output_schemas(server):
         "list_videos",
         "get_video_structure",
         "caption_shots",
+        "cancel_index",
+        "forget_video",
     }
+    assert tools["forget_video"].annotations.destructive_hint is True
+    assert tools["cancel_index"].annotations.destructive_hint is False
     assert "hits" in tools["search_shots"].output_schema["properties"]
     assert "job_id" in tools["index_video"].output_schema["properties"]
     assert tools["search_shots"].input_schema["properties"]["limit"]["maximum"] == 50
@@ -329,7 +333,7 @@ def test_stdio_subprocess_speaks_only_protocol_on_stdout(tmp_path, media):
             return tools, indexed, found, folder
 
     tools, indexed, found, folder = anyio.run(go)
-    assert len(tools.tools) == 7
+    assert len(tools.tools) == 9
     assert indexed.structured_content["state"] == "finished"
     assert found.structured_content["hits"][0]["shot"]["start"] == 4.0
     assert folder.structured_content["state"] == "finished"
@@ -390,7 +394,7 @@ def test_http_subprocess_requires_the_bearer_token(tmp_path, media):
             async with Client(streamable_http_client(url, http_client=http)) as client:
                 return await client.list_tools()
 
-        assert len(anyio.run(go).tools) == 7
+        assert len(anyio.run(go).tools) == 9
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -429,7 +433,7 @@ def test_the_readme_client_configuration_works_as_written(tmp_path, media):
         async with Client(params) as client:
             return await client.list_tools()
 
-    assert len(anyio.run(go).tools) == 7
+    assert len(anyio.run(go).tools) == 9
 
 
 def test_thumbnails_and_structures_are_resources(server, indexed):

@@ -510,12 +510,70 @@ class Settings(BaseSettings):
         data.update(given)
         return type(self).model_validate(data)
 
+    def sent_with_requests(self) -> dict[str, Any]:
+        """What a command sends a running server with each request: every setting this
+        process was given (its SHOTSEEK_* variables and flags), less the private ones and the
+        data directory (which chose the server). The server takes or refuses them:
+        :meth:`for_request`."""
+        given = self.model_fields_set - PRIVATE_SETTINGS - {"data_dir"}
+        return self.model_dump(mode="json", include=given)
+
+    def for_request(self, sent: dict[str, Any]) -> Settings:
+        """A server's settings for one request: the :data:`REQUEST_SETTINGS` the caller sent,
+        taken; any other setting that differs from the server's own refused in one line (once
+        they were dropped without a word)."""
+        own = self.model_dump(mode="json")
+        kept = sorted(k for k, v in sent.items() if k not in REQUEST_SETTINGS and own.get(k) != v)
+        if kept:
+            from shotseek.pipeline.errors import ServerRefusedError
+
+            names = ", ".join(f"SHOTSEEK_{k.upper()}" for k in kept)
+            raise ServerRefusedError(
+                f"the running shotseek server keeps its own {names} for every caller: unset it "
+                f"for this command, or restart the server with it (`shotseek serve`)"
+            )
+        return self.merged(**{k: v for k, v in sent.items() if k in REQUEST_SETTINGS})
+
     def for_workers(self) -> WorkerSettings:
         """What a decode process, a Ray task or a Ray actor receives: every setting but the
         private ones (:data:`PRIVATE_SETTINGS`), as a model without masked values, so that it
         crosses a process boundary as JSON and back exactly."""
         return WorkerSettings.model_validate(self.model_dump(exclude=set(PRIVATE_SETTINGS)))
 
+
+#: Settings a caller may choose for one request to a running server (the CLI beside ``shotseek
+#: serve``): how a run samples, embeds, segments and captions. Where the store is, who may reach
+#: it and what it may read stay the server's (a different value is refused, never dropped).
+REQUEST_SETTINGS = frozenset(
+    {
+        "fps",
+        "frame_short_side",
+        "decode_threads",
+        "decode_processes",
+        "still_threshold",
+        "model",
+        "pretrained",
+        "checkpoint_tag",
+        "device",
+        "precision",
+        "batch_size",
+        "ray",
+        "text_graph",
+        "class_threshold",
+        "min_scene_seconds",
+        "shot_threshold",
+        "min_shot_seconds",
+        "cut_threshold",
+        "cut_min_shot_seconds",
+        "thumbnail_width",
+        "vlm_model",
+        "vlm_timeout",
+        "vlm_budget_seconds",
+        "vlm_keep_alive",
+        "vlm_frames",
+        "vlm_image_side",
+    }
+)
 
 #: Settings that never leave the process that read them: secrets, and the store's address (a
 #: URL can carry credentials; no worker opens the store).

@@ -94,3 +94,20 @@ class VlmAnswerError(ShotseekError):
 
 class JobNotFoundError(ShotseekError):
     """An index job id that this server does not know (never started, or long finished)."""
+
+
+class StoreBusyError(ShotseekError):
+    """Another process writes to the store (an index run, or a server holding it)."""
+
+
+class ServerRefusedError(ShotseekError):
+    """A running server will not do a request as asked (a setting it keeps for itself)."""
+
+
+# -- stopping ----------------------------------------------------------------------------------
+
+
+class OperationCancelled(BaseException):  # noqa: N818 (like KeyboardInterrupt: not an error)
+    """A caller stopped an operation (cancel_index, a client that went away). A BaseException,
+    like KeyboardInterrupt, so that what catches a file's failure and goes on to the next file
+    lets it through, and every clean-up that runs on Ctrl-C runs for it too."""

@@ -25,6 +25,7 @@ from pydantic import (
 from shotseek.pipeline.config import (
     DEFAULT_IMAGE_WEIGHT,
     DEFAULT_LIMIT,
+    JOB_FAILURES_SHOWN,
     LIMIT_MAX,
     MAX_LIST_ITEMS,
     MAX_REF_CHARS,
@@ -437,3 +438,42 @@ class SearchResult(BaseModel):
     )
     note: str | None = None
     created_at: datetime
+
+
+# -- index jobs (pipeline/jobs.py runs them) ---------------------------------------------------
+
+JobState = Literal["queued", "listing", "running", "finished", "failed", "cancelled"]
+ENDED_JOB_STATES: frozenset[str] = frozenset({"finished", "failed", "cancelled"})
+
+
+class JobCounts(BaseModel):
+    indexed: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
+class IndexJob(BaseModel):
+    """An indexing job, summarised: counts, first failures and one page of per-file results."""
+
+    job_id: str
+    state: JobState = Field(
+        description="queued (behind other jobs), listing (finding files), running, finished, "
+        "failed (the whole job) or cancelled (what was stored by then is kept)."
+    )
+    started_at: datetime
+    finished_at: datetime | None = None
+    files_total: int | None = Field(None, description="Files found; null while listing.")
+    files_done: int = 0
+    counts: JobCounts = Field(default_factory=JobCounts)
+    current: ProgressEvent | None = Field(None, description="The latest progress event.")
+    failures: list[IndexOutcome] = Field(
+        default_factory=list, description=f"The first {JOB_FAILURES_SHOWN} files that failed."
+    )
+    results: list[IndexOutcome] = Field(
+        default_factory=list, description="Per-file results from results_offset on."
+    )
+    results_offset: int = 0
+    next_offset: int | None = Field(
+        None, description="Pass as offset to index_status for the next page; null at the end."
+    )
+    error: str | None = Field(None, description="Why the whole job stopped, if it did.")

@@ -11,7 +11,6 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -157,38 +156,40 @@ def _open_store(settings: Settings):
     return ShotStore(settings)
 
 
-def _via_server(
-    settings: Settings, op: str, params: dict[str, Any], on_progress: Any = None
-) -> Any:
-    """The answer of a ``shotseek serve`` running on this data directory (it holds the embedded
-    store), or ``NO_SERVER`` when none runs and the command opens the store itself."""
+def _run(settings: Settings, name: str, request: BaseModel, on_progress: Any = None) -> Any:
+    """The operation ``name`` done by the ``shotseek serve`` running on this data directory
+    (it holds the embedded store; the request model travels through its socket), or, when none
+    runs, here on the store opened for it. Its result and progress events are typed either way."""
+    from shotseek.ops.requests import SPECS
     from shotseek.server.local import NO_SERVER, LocalServerError, call
 
-    if settings.qdrant_url:
-        return NO_SERVER  # a Qdrant server takes any number of clients
-    try:
-        return call(settings.data_dir, op, params, on_progress)
-    except LocalServerError as exc:
-        raise ShotseekError(str(exc)) from exc
+    spec = SPECS[name]
+    if not settings.qdrant_url:  # a Qdrant server takes any number of clients: no need
+        heard = None
+        if on_progress is not None and spec.progress is not None:
+            progress_model = spec.progress
 
+            def heard(event: dict[str, Any]) -> None:
+                on_progress(progress_model.model_validate(event))
 
-def _served_or_local(
-    settings: Settings,
-    op: str,
-    params: dict[str, Any],
-    parse: Callable[[Any], T],
-    local: Callable[[Any], T],
-    on_progress: Any = None,
-) -> T:
-    """``op`` done by the server running on this data directory (its answer ``parse``d), or,
-    when none runs, ``local(store)`` on the store opened here."""
-    from shotseek.server.local import NO_SERVER
+        try:
+            answer = call(
+                settings.data_dir,
+                name,
+                request.model_dump(mode="json"),
+                settings.sent_with_requests(),
+                heard,
+            )
+        except LocalServerError as exc:
+            raise ShotseekError(str(exc)) from exc
+        if answer is not NO_SERVER:
+            return spec.result.model_validate(answer)
+    from shotseek.ops.archive import Archive, Call
+    from shotseek.ops.operations import OPERATIONS
 
-    answer = _via_server(settings, op, params, on_progress)
-    if answer is not NO_SERVER:
-        return parse(answer)
     with _open_store(settings) as store:
-        return local(store)
+        call_here = Call(progress=on_progress) if on_progress is not None else Call()
+        return OPERATIONS[name](Archive(settings, store), request, call_here)
 
 
 def _keep_text_graphs(settings: Settings) -> None:
@@ -210,11 +211,6 @@ def _keep_text_graphs(settings: Settings) -> None:
             write_text_graph(encoder, settings)
         except (OSError, ShotseekError) as exc:  # the command's own work is done and shown
             err.print(f"[yellow]could not keep the text tower: {exc}[/yellow]")
-
-
-def _given(**values: Any) -> dict[str, Any]:
-    """The options the user gave (None: not given), as sent to the running server."""
-    return {k: v for k, v in values.items() if v is not None}
 
 
 def _as_sent(ref: str) -> str:
@@ -253,9 +249,9 @@ def index(
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from shotseek.pipeline.models import IndexReport, ProgressEvent
+    from shotseek.ops.requests import IndexRequest
 
-    overrides = dict(
+    settings = _settings(
         fps=fps,
         model=model,
         pretrained=pretrained,
@@ -263,7 +259,6 @@ def index(
         device=device,
         ray=ray,
     )
-    settings = _settings(**overrides)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -278,8 +273,6 @@ def index(
         rates: dict[str, str] = {}  # frames/s and video-s/s of each file's sampling
 
         def on_progress(event) -> None:
-            if isinstance(event, dict):
-                event = ProgressEvent.model_validate(event)
             if event.path not in tasks:
                 name = Path(event.path).name
                 label = (
@@ -300,19 +293,8 @@ def index(
             stage = f"{event.stage} ({rate})" if rate else event.stage
             bar.update(tasks[event.path], completed=event.done, total=event.total, stage=stage)
 
-        def here(store):
-            from shotseek.pipeline.index import index_paths
-
-            return index_paths(paths, settings, store=store, force=force, progress=on_progress)
-
-        params = {
-            "paths": [str(p.expanduser().absolute()) for p in paths],
-            "force": force,
-            "settings": _given(**overrides),
-        }
-        report = _served_or_local(
-            settings, "index", params, IndexReport.model_validate, here, on_progress
-        )
+        request = IndexRequest(paths=[str(p.expanduser().absolute()) for p in paths], force=force)
+        report = _run(settings, "index", request, on_progress)
     if as_json:
         _print_json(report)
     else:
@@ -347,20 +329,11 @@ def videos(
 
     Every model's videos are listed unless --model/--pretrained picks one.
     """
-    from shotseek.pipeline.models import SearchIndexState, VideoRecord
+    from shotseek.ops.requests import NoRequest, VideosRequest
 
     settings = _settings(model=model, pretrained=pretrained)
     every = model is None and pretrained is None
-
-    def here(store):
-        from shotseek.pipeline.catalog import list_videos
-
-        return list_videos(store, settings, every_model=every)
-
-    params = {"every_model": every, "settings": _given(model=model, pretrained=pretrained)}
-    records = _served_or_local(
-        settings, "videos", params, lambda a: [VideoRecord.model_validate(r) for r in a], here
-    )
+    records = _run(settings, "videos", VideosRequest(every_model=every)).videos
     if as_json:
         _print_json(records)
         return
@@ -379,18 +352,7 @@ def videos(
     if len({v.file_name for v in records}) < len(records):
         err.print("several videos share a file name: name them by id or path", highlight=False)
 
-    def states_here(store):
-        from shotseek.pipeline.catalog import index_states
-
-        return index_states(store)
-
-    for state in _served_or_local(
-        settings,
-        "index_state",
-        {},
-        lambda a: [SearchIndexState.model_validate(s) for s in a],
-        states_here,
-    ):
+    for state in _run(settings, "index_states", NoRequest()).states:
         if state.building or state.build_due:
             doing = "being built now" if state.building else "built after the next index run"
             err.print(
@@ -412,17 +374,10 @@ def structure(
     With timecodes, and how each shot's start was found: start, cut, dissolve (found on every
     frame) or content (a change within one camera shot, found on the sampled frames).
     """
-    from shotseek.pipeline.models import VideoStructure
+    from shotseek.ops.requests import StructureRequest
 
     settings = _settings(model=model, pretrained=pretrained)
-
-    def here(store):
-        from shotseek.pipeline.catalog import video_structure
-
-        return video_structure(store, settings, video)
-
-    params = {"video": _as_sent(video), "settings": _given(model=model, pretrained=pretrained)}
-    result = _served_or_local(settings, "structure", params, VideoStructure.model_validate, here)
+    result = _run(settings, "structure", StructureRequest(video=_as_sent(video)))
     if as_json:
         _print_json(result)
         return
@@ -569,7 +524,8 @@ def search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search shots by text, by image, or both."""
-    from shotseek.pipeline.models import SearchQuery, SearchResult, parse_timecode
+    from shotseek.ops.requests import SearchRequest
+    from shotseek.pipeline.models import SearchQuery, parse_timecode
 
     settings = _settings(model=model, pretrained=pretrained)
     try:
@@ -590,16 +546,7 @@ def search(
     except ValueError as exc:
         raise ShotseekError(validation_message(exc)) from exc
 
-    def here(store):
-        from shotseek.pipeline.search import search as run_search
-
-        return run_search(settings, store, query)
-
-    params = {
-        "query": query.model_dump(mode="json"),
-        "settings": _given(model=model, pretrained=pretrained),
-    }
-    result = _served_or_local(settings, "search", params, SearchResult.model_validate, here)
+    result = _run(settings, "search", SearchRequest(query=query))
     if as_json:
         _print_json(result)
     else:
@@ -635,25 +582,22 @@ def refine(
 
     Positive and negative shot ids (or the short prefixes the tables print), and extra words.
     """
-    from shotseek.pipeline.models import SearchResult
+    from shotseek.ops.requests import RefineRequest
 
     settings = _settings()
-    args = dict(
-        search_id=search_id,
-        positive=positive,
-        negative=negative,
-        text=text,
-        negative_text=not_text,
-        limit=limit,
-        include_judged=include_judged,
-    )
-
-    def here(store):
-        from shotseek.pipeline.search import refine as run_refine
-
-        return run_refine(settings, store, **args)
-
-    result = _served_or_local(settings, "refine", {"args": args}, SearchResult.model_validate, here)
+    try:
+        request = RefineRequest(
+            search_id=search_id,
+            positive=positive,
+            negative=negative,
+            text=text,
+            negative_text=not_text,
+            limit=limit,
+            include_judged=include_judged,
+        )
+    except ValueError as exc:
+        raise ShotseekError(validation_message(exc)) from exc
+    result = _run(settings, "refine", request)
     if as_json:
         _print_json(result)
     else:
@@ -703,13 +647,13 @@ def serve(
         if not local.start():
             local = None
     try:
-        _serve(settings, http, host, port, handler)
+        _serve(settings, http, host, port, handler, local)
     finally:
         if local is not None:
             local.stop()
 
 
-def _serve(settings: Settings, http: bool, host: str, port: int, handler: Any) -> None:
+def _serve(settings: Settings, http: bool, host: str, port: int, handler: Any, local: Any) -> None:
     from shotseek.server.http_auth import BearerTokenMiddleware, transport_security
     from shotseek.server.mcp_app import SharedContext, create_server
 
@@ -742,6 +686,8 @@ def _serve(settings: Settings, http: bool, host: str, port: int, handler: Any) -
         )
         uvicorn.run(app_, host=host, port=port, log_level="warning")
     finally:
+        if local is not None:  # no request may arrive between the two and reopen the store
+            local.stop()
         shared.close()
 
 
@@ -762,8 +708,9 @@ def caption(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    from shotseek.ops.requests import CaptionRequest
     from shotseek.pipeline.errors import ConfigError
-    from shotseek.pipeline.models import CaptionReport, ShotCaption
+    from shotseek.pipeline.models import ShotCaption
 
     if bool(video) == every:
         raise ConfigError("name the videos to caption with --video, or give --all")
@@ -773,20 +720,11 @@ def caption(
     ) as bar:
         task = bar.add_task("captions", total=None)
 
-        def on_progress(done, total=None, result=None) -> None:
-            if isinstance(done, dict):  # from a running server
-                done, total = done["done"], done["total"]
-            bar.update(task, completed=done, total=total)
+        def on_progress(event) -> None:
+            bar.update(task, completed=event.done, total=event.total)
 
-        def here(store):
-            from shotseek.pipeline.captions import caption_videos
-
-            return caption_videos(settings, store, video, progress=on_progress)
-
-        params = {"videos": [_as_sent(v) for v in video] if video else None}
-        report = _served_or_local(
-            settings, "caption", params, CaptionReport.model_validate, here, on_progress
-        )
+        request = CaptionRequest(videos=[_as_sent(v) for v in video] if video else None)
+        report = _run(settings, "caption", request, on_progress)
     if as_json:
         _print_json(report)
     else:
@@ -838,27 +776,17 @@ def evaluate(
     logged video and overlaps the logged span (widened by --tolerance). Malformed lines and
     videos not indexed are reported and skipped. Nothing is recorded for refine or calibration.
     """
-    from shotseek.pipeline.evaluation import EvalReport
+    from shotseek.ops.requests import EvalRequest
 
     settings = _settings(model=model, pretrained=pretrained)
-    path = log.expanduser().absolute()
-
-    def here(store):
-        from shotseek.pipeline.evaluation import eval_configs
-        from shotseek.pipeline.evaluation import evaluate as run_eval
-
-        configs = eval_configs(store, settings, compare=compare, mode=mode.value, rerank=rerank)
-        return run_eval(settings, store, path, configs, tolerance=tolerance)
-
-    params = {
-        "log": str(path),
-        "tolerance": tolerance,
-        "compare": compare,
-        "mode": mode.value,
-        "rerank": rerank,
-        "settings": _given(model=model, pretrained=pretrained),
-    }
-    report = _served_or_local(settings, "eval", params, EvalReport.model_validate, here)
+    request = EvalRequest(
+        log=str(log.expanduser().absolute()),
+        tolerance=tolerance,
+        compare=compare,
+        mode=mode.value,
+        rerank=rerank,
+    )
+    report = _run(settings, "eval", request)
     if as_json:
         _print_json(report)
     else:

@@ -2,13 +2,18 @@
 
 The embedded store allows one process. A chat client keeps ``shotseek serve`` running; the
 server therefore also listens on ``<data dir>/shotseek.sock`` (a Unix socket only its owner may
-open), and ``shotseek index/search/refine/videos/structure`` send their request there when a
-server answers, instead of opening the store themselves. As a side effect a command answered by
-the running server pays neither the store's nor the model's start-up.
+open), and the CLI's commands send their operation's request there when a server answers,
+instead of opening the store themselves. As a side effect a command answered by the running
+server pays neither the store's nor the model's start-up.
 
-Protocol: one JSON object per line. The client sends ``{"op": ..., "params": {...}}``; the
-server answers with zero or more ``{"progress": ProgressEvent}`` lines (indexing), then one
-``{"result": ...}`` or ``{"error": "message"}`` line, and closes the connection.
+Protocol: one JSON object per line. The client sends ``{"op": name, "request": {...},
+"settings": {...}}``: an operation of :mod:`shotseek.ops` with its request model, and the
+settings the command was given (the server takes those a caller may choose, and refuses the
+others: :meth:`Settings.for_request`). The server answers with ``{"progress": event}`` lines,
+``{"alive": true}`` every :data:`HEARTBEAT_S` while it works, then one ``{"result": ...}`` or
+``{"error": "message"}`` line, and closes the connection. A client that hears nothing for
+:data:`SILENCE_S` gives up with one line; a server whose client has gone (Ctrl-C) stops the
+work at its next step.
 
 The client half imports nothing heavy: the CLI loads it before deciding whether it needs the
 pipeline at all.
@@ -20,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import socket
 import socketserver
 import stat
@@ -34,9 +40,11 @@ log = logging.getLogger(__name__)
 SOCKET_NAME = "shotseek.sock"
 #: A Unix socket path must fit ``sun_path`` (108 bytes on Linux, 104 on macOS).
 _MAX_SOCKET_PATH = 100
-#: How long a client waits to connect, and for a line of the answer (indexing sends progress).
+#: How long a client waits to connect; how often a working server says it is alive; how long a
+#: client waits for a line before it gives up (a long eval or VLM rerank sends heartbeats).
 CONNECT_TIMEOUT_S = 2.0
-ANSWER_TIMEOUT_S = 600.0
+HEARTBEAT_S = 2.0
+SILENCE_S = 60.0
 
 
 class LocalServerError(Exception):
@@ -73,10 +81,11 @@ def _ours(path: Path) -> bool:
 def call(
     data_dir: Path,
     op: str,
-    params: dict[str, Any],
+    request: dict[str, Any],
+    settings: dict[str, Any],
     on_progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> Any:
-    """Ask the server running on ``data_dir`` to do ``op``; its result as JSON data.
+    """Ask the server running on ``data_dir`` to do the operation ``op``; its result as JSON.
 
     Returns :data:`NO_SERVER` when no server listens (the caller does the work itself) and
     raises :class:`LocalServerError` with the server's message when the request failed."""
@@ -91,18 +100,27 @@ def call(
         conn.close()
         return NO_SERVER
     with conn, conn.makefile("rwb") as stream:
-        conn.settimeout(ANSWER_TIMEOUT_S)
-        stream.write(json.dumps({"op": op, "params": params}).encode() + b"\n")
+        conn.settimeout(SILENCE_S)
+        message = {"op": op, "request": request, "settings": settings}
+        stream.write(json.dumps(message).encode() + b"\n")
         stream.flush()
-        for line in stream:
-            message = json.loads(line)
-            if "progress" in message:
-                if on_progress is not None:
-                    on_progress(message["progress"])
-            elif "error" in message:
-                raise LocalServerError(message["error"])
-            else:
-                return message["result"]
+        try:
+            for line in stream:
+                answer = json.loads(line)
+                if "progress" in answer:
+                    if on_progress is not None:
+                        on_progress(answer["progress"])
+                elif "error" in answer:
+                    raise LocalServerError(answer["error"])
+                elif "result" in answer:
+                    return answer["result"]
+        except TimeoutError:
+            raise LocalServerError(
+                f"the running shotseek server (socket {path}) sent nothing for {SILENCE_S:g} s "
+                f"although it says it is alive every {HEARTBEAT_S:g} s: it may be stuck (its log "
+                "is on its stderr); this command gave up and the server stops the work when it "
+                "notices"
+            ) from None
     raise LocalServerError("the running shotseek server closed the connection without answering")
 
 
@@ -116,7 +134,9 @@ NO_SERVER: Any = _NoServer()
 
 # -- server ------------------------------------------------------------------------------------
 
-Handler = Callable[[str, dict[str, Any], Callable[[dict[str, Any]], None]], Any]
+#: ``handle(message, progress, cancelled)``: does one request (``{"op", "request",
+#: "settings"}``), sending progress events through ``progress``; stops when ``cancelled`` is set.
+Handler = Callable[[dict[str, Any], Callable[[Any], None], threading.Event], Any]
 
 
 class LocalServer:
@@ -151,27 +171,31 @@ class LocalServer:
 
         class _Request(socketserver.StreamRequestHandler):
             def handle(self) -> None:
-                def send(message: dict[str, Any]) -> None:
-                    self.wfile.write(json.dumps(message).encode() + b"\n")
-                    self.wfile.flush()
-
                 try:
-                    request = json.loads(self.rfile.readline())
-                    result = handle(
-                        str(request["op"]),
-                        dict(request.get("params") or {}),
-                        lambda event: send({"progress": event}),
-                    )
-                except LocalServerError as exc:
-                    send({"error": str(exc)})
-                except (BrokenPipeError, ConnectionResetError):
-                    return  # the client went away (Ctrl-C)
-                except Exception as exc:  # a bug: say so, keep serving
-                    log.exception("local request failed")
-                    failure = f"{type(exc).__name__}: {exc}"
-                    send({"error": f"the running shotseek server failed: {failure}"})
-                else:
-                    send({"result": result})
+                    message = json.loads(self.rfile.readline())
+                except ValueError:
+                    message = None
+                outbox: queue.Queue[dict[str, Any]] = queue.Queue()
+                cancelled = threading.Event()
+                threading.Thread(
+                    target=_work,
+                    args=(handle, message, outbox, cancelled),
+                    name="shotseek-local-request",
+                    daemon=True,
+                ).start()
+                while True:  # this thread alone writes to the client
+                    try:
+                        answer = outbox.get(timeout=HEARTBEAT_S)
+                    except queue.Empty:
+                        answer = {"alive": True}
+                    try:
+                        self.wfile.write(json.dumps(answer).encode() + b"\n")
+                        self.wfile.flush()
+                    except OSError:  # the client went away (Ctrl-C, gave up): stop the work
+                        cancelled.set()
+                        return
+                    if "result" in answer or "error" in answer:
+                        return
 
         old_umask = os.umask(0o177)  # the socket is the owner's alone, like the data it serves
         try:
@@ -189,6 +213,8 @@ class LocalServer:
         return True
 
     def stop(self) -> None:
+        """Stop listening and remove the socket (before the server closes its store, so that
+        no request arrives in between)."""
         if self._server is None:
             return
         self._server.shutdown()
@@ -198,21 +224,39 @@ class LocalServer:
             self.path.unlink(missing_ok=True)
 
 
+def _work(
+    handle: Handler,
+    message: Any,
+    outbox: queue.Queue[dict[str, Any]],
+    cancelled: threading.Event,
+) -> None:
+    """One request, on a thread of its own; every line it has goes through ``outbox``."""
+    try:
+        if not isinstance(message, dict) or not isinstance(message.get("op"), str):
+            raise LocalServerError("not a shotseek request: a newer or older shotseek sent it?")
+        result = handle(message, lambda event: outbox.put({"progress": event}), cancelled)
+    except LocalServerError as exc:
+        outbox.put({"error": str(exc)})
+    except Exception as exc:  # a bug: say so, keep serving
+        log.exception("local request failed")
+        outbox.put({"error": f"the running shotseek server failed: {type(exc).__name__}: {exc}"})
+    except BaseException:  # cancelled (the client went away): nobody reads the answer
+        outbox.put({"error": "stopped: the command went away"})
+    else:
+        outbox.put({"result": result})
+
+
 # -- what the running server does for the CLI ----------------------------------------------------
-
-#: Settings a CLI request may change for itself: never where the store is or who may reach it.
-_PER_REQUEST = frozenset({"model", "pretrained", "checkpoint_tag", "device", "fps"})
-
 
 #: How long a request that arrives while the server is still starting waits for it.
 STARTUP_WAIT_S = 300.0
 
 
 class PipelineHandler:
-    """The requests of ``shotseek index/search/refine/videos/structure``, served with the running
-    server's store. The socket listens before the server has loaded the pipeline (so a command
-    started meanwhile waits for it rather than taking the store); :meth:`ready` hands over the
-    :class:`~shotseek.server.mcp_app.SharedContext` once it exists."""
+    """The CLI's requests, served with the running server's store and job queue through the
+    operations layer. The socket listens before the server has loaded the pipeline (so a
+    command started meanwhile waits for it rather than taking the store); :meth:`ready` hands
+    over the :class:`~shotseek.server.mcp_app.SharedContext` once it exists."""
 
     def __init__(self) -> None:
         self._shared: Any = None
@@ -223,83 +267,46 @@ class PipelineHandler:
         self._ready.set()
 
     def __call__(
-        self, op: str, params: dict[str, Any], progress: Callable[[dict[str, Any]], None]
+        self,
+        message: dict[str, Any],
+        progress: Callable[[Any], None],
+        cancelled: threading.Event,
     ) -> Any:
         if not self._ready.wait(STARTUP_WAIT_S):
             raise LocalServerError("the running shotseek server did not finish starting")
-        return _handle(self._shared, op, params, progress)
+        return _handle(self._shared, message, progress, cancelled)
 
 
 def _handle(
-    shared: Any, op: str, params: dict[str, Any], progress: Callable[[dict[str, Any]], None]
+    shared: Any,
+    message: dict[str, Any],
+    progress: Callable[[Any], None],
+    cancelled: threading.Event,
 ) -> Any:
-    """One request, done with the server's store and settings."""
+    """One request, done by its operation with the server's store, jobs and settings."""
     from pydantic import ValidationError
 
-    from shotseek.pipeline import catalog, index, search
+    from shotseek.ops.archive import Archive, Call
+    from shotseek.ops.operations import OPERATIONS
     from shotseek.pipeline.errors import ShotseekError
-    from shotseek.pipeline.models import SearchQuery, validation_message
+    from shotseek.pipeline.models import validation_message
 
+    operation = OPERATIONS.get(message["op"])
+    if operation is None:
+        raise LocalServerError(
+            f"the running server does not know the request {message['op'][:40]!r}: it runs "
+            "another shotseek version; restart it"
+        )
     app = shared.get()
     if app.store is None:
         raise LocalServerError(app.unavailable or "the running server's store is not open")
-    overrides = {k: v for k, v in (params.get("settings") or {}).items() if k in _PER_REQUEST}
     try:
-        settings = app.settings.merged(**overrides)
-        if op == "videos":
-            records = catalog.list_videos(
-                app.store, settings, every_model=bool(params.get("every_model", True))
-            )
-            return [r.model_dump(mode="json") for r in records]
-        if op == "caption":
-            from shotseek.pipeline import captions
-
-            report = captions.caption_videos(
-                settings,
-                app.store,
-                params.get("videos"),
-                progress=lambda done, total, _: progress({"done": done, "total": total}),
-            )
-            return report.model_dump(mode="json")
-        if op == "eval":
-            from pathlib import Path
-
-            from shotseek.pipeline.evaluation import eval_configs, evaluate
-
-            configs = eval_configs(
-                app.store,
-                settings,
-                compare=bool(params.get("compare")),
-                mode=params.get("mode", "clip"),
-                rerank=int(params.get("rerank", 0)),
-            )
-            report = evaluate(
-                settings, app.store, Path(params["log"]), configs, tolerance=params["tolerance"]
-            )
-            return report.model_dump(mode="json")
-        if op == "index_state":
-            return [state.model_dump(mode="json") for state in catalog.index_states(app.store)]
-        if op == "structure":
-            found = catalog.video_structure(app.store, settings, str(params["video"]))
-            return found.model_dump(mode="json")
-        if op == "search":
-            query = SearchQuery.model_validate(params["query"])
-            return search.search(settings, app.store, query).model_dump(mode="json")
-        if op == "refine":
-            result = search.refine(settings, app.store, **params["args"])
-            return result.model_dump(mode="json")
-        if op == "index":
-            report = index.index_paths(
-                [str(p) for p in params["paths"]],
-                settings,
-                store=app.store,
-                force=bool(params.get("force")),
-                progress=lambda event: progress(event.model_dump(mode="json")),
-                build_in_background=True,  # the server searches meanwhile
-            )
-            return report.model_dump(mode="json")
+        settings = app.settings.for_request(dict(message.get("settings") or {}))
+        request = operation.spec.request.model_validate(message.get("request") or {})
+        call = Call(progress=lambda e: progress(e.model_dump(mode="json")), cancelled=cancelled)
+        result = operation(Archive(settings, app.store, app.jobs), request, call)
     except ShotseekError as exc:
         raise LocalServerError(str(exc)) from exc
     except (ValidationError, ValueError) as exc:
         raise LocalServerError(validation_message(exc)) from exc
-    raise LocalServerError(f"the running server does not know the request {op!r}")
+    return result.model_dump(mode="json")

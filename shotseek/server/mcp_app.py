@@ -35,8 +35,21 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from shotseek.pipeline import catalog, thumbnails
-from shotseek.pipeline import search as searching
+from shotseek.ops.archive import Archive
+from shotseek.ops.operations import OPERATIONS
+from shotseek.ops.requests import (
+    CaptionRequest,
+    ForgetRequest,
+    Forgotten,
+    IndexRequest,
+    JobRequest,
+    RefineRequest,
+    SearchRequest,
+    StructureRequest,
+    VideoList,
+    VideosRequest,
+)
+from shotseek.pipeline import catalog, history, thumbnails
 from shotseek.pipeline.config import (
     DEFAULT_IMAGE_WEIGHT,
     DEFAULT_LIMIT,
@@ -49,18 +62,17 @@ from shotseek.pipeline.config import (
     Settings,
 )
 from shotseek.pipeline.errors import QueryError, ShotseekError
-from shotseek.pipeline.jobs import IndexJob, IndexJobs
+from shotseek.pipeline.jobs import IndexJobs
 from shotseek.pipeline.media import confine
 from shotseek.pipeline.models import (
     CaptionReport,
+    IndexJob,
     QueryText,
     Ref,
     SearchHit,
     SearchMode,
     SearchQuery,
     SearchResult,
-    ShotCaption,
-    VideoRecord,
     VideoStructure,
 )
 from shotseek.pipeline.prompts import prompt as prompt_template
@@ -83,7 +95,8 @@ How the tools chain:
 1. index_video(path) indexes a file or folder under the server's media roots (a relative path
    is taken from the media roots, in every tool). Long runs continue in the background: poll
    index_status(job_id) until state is "finished"; its results come a page at a time
-   (next_offset).
+   (next_offset). Jobs run one at a time ("queued" until their turn); cancel_index(job_id)
+   stops one, forget_video(video) removes a video's shots from the archive.
 2. search_shots(text=..., image=..., image_base64=...) returns ranked shots: video path,
    start/end in seconds and HH:MM:SS.mmm, scene and class, score, and thumbnails to look at.
 3. Look at the thumbnails. Then refine_search(search_id, positive=[shot ids that fit],
@@ -130,9 +143,12 @@ class SharedContext:
         self.settings = settings
         self._context = AppContext(settings)
         self._lock = threading.Lock()
+        self._closed = False
 
     def get(self) -> AppContext:
         with self._lock:
+            if self._closed:
+                return AppContext(self.settings, unavailable="the server is shutting down")
             if self._context.store is None:
                 try:
                     store = ShotStore(self.settings)
@@ -150,10 +166,16 @@ class SharedContext:
         return self._context
 
     def close(self) -> None:
+        """Cancel the index jobs (what they stored stays), then close the store; nothing opens
+        it again afterwards."""
         with self._lock:
-            if self._context.store is not None:
-                self._context.store.close()
-                self._context = AppContext(self.settings)
+            self._closed = True
+            context = self._context
+            self._context = AppContext(self.settings, unavailable="the server is shutting down")
+        if context.jobs is not None:
+            context.jobs.close()
+        if context.store is not None:
+            context.store.close()
 
 
 def _load_encoder(settings: Settings):
@@ -162,22 +184,22 @@ def _load_encoder(settings: Settings):
     return get_encoder(settings)
 
 
-@dataclass
-class _Ready:
-    settings: Settings
-    store: ShotStore
-    jobs: IndexJobs
-
-
-async def _ready(ctx: Context[SharedContext, Any]) -> _Ready:
-    """The store and job runner, or a tool error saying why they are not there."""
+async def _ready(ctx: Context[SharedContext, Any]) -> Archive:
+    """The archive the operations work on (store and job queue), or a tool error saying why it
+    is not there."""
     shared: SharedContext = ctx.request_context.lifespan_context
     app = shared.current
     if app.store is None:  # not open (yet): try again, off the event loop
         app = await anyio.to_thread.run_sync(shared.get)
     if app.store is None or app.jobs is None:
         raise ToolError(app.unavailable or "the store is not open")
-    return _Ready(app.settings, app.store, app.jobs)
+    return Archive(app.settings, app.store, app.jobs)
+
+
+async def _do(name: str, archive: Archive, request: BaseModel) -> Any:
+    """An operation, on a worker thread (never on the event loop)."""
+    operation = OPERATIONS[name]
+    return await anyio.to_thread.run_sync(lambda: operation(archive, request))
 
 
 def _user_errors(fn: Callable) -> Callable:
@@ -194,7 +216,7 @@ def _user_errors(fn: Callable) -> Callable:
     return tool
 
 
-def _media_ref(app: _Ready, ref: str) -> str:
+def _media_ref(app: Archive, ref: str) -> str:
     """One rule for every tool: a reference that is a path is confined to the media roots, and
     a relative one is taken from them; ids and bare file names pass as they are."""
     if "/" not in ref and "\\" not in ref:
@@ -203,12 +225,6 @@ def _media_ref(app: _Ready, ref: str) -> str:
 
 
 # -- replies -----------------------------------------------------------------------------------
-
-
-class VideoList(BaseModel):
-    """The indexed videos."""
-
-    videos: list[VideoRecord]
 
 
 class McpSearchQuery(SearchQuery):
@@ -334,10 +350,10 @@ async def index_video(
     with its reason and the others are indexed. The answer summarises: counts, the first
     failures, and a page of per-file results."""
     app = await _ready(ctx)
-    roots = app.settings.media_root_paths
-    target = confine(path, roots)
-    run_settings = app.settings.merged(fps=fps)
-    job = app.jobs.start([str(target)], run_settings, force=force, roots=roots)
+    target = await anyio.to_thread.run_sync(confine, path, app.settings.media_root_paths)
+    request = IndexRequest(paths=[str(target)], force=force, within_media_roots=True)
+    job = await _do("start_index", app.with_settings(app.settings.merged(fps=fps)), request)
+    assert app.jobs is not None
     events = app.jobs.listen(job.job_id)
     wait = app.settings.index_wait_seconds if wait_seconds is None else wait_seconds
     deadline = time.monotonic() + wait
@@ -380,7 +396,34 @@ async def index_status(
     """Progress of an indexing job: state, the file being worked on, counts, the first
     failures, and a page of per-file results (indexed, skipped, or failed with the reason)."""
     app = await _ready(ctx)
-    return _job_reply(app.jobs.get(job_id, offset=offset, limit=limit))
+    request = JobRequest(job_id=job_id, offset=offset, limit=limit)
+    return _job_reply(await _do("index_status", app, request))
+
+
+@_user_errors
+async def cancel_index(
+    job_id: Annotated[Ref, Field(description="The job_id index_video answered with.")],
+    ctx: Context[SharedContext, Any],
+) -> Annotated[CallToolResult, IndexJob]:
+    """Stop an indexing job: a queued one never starts, a running one stops at its next step.
+    Videos it finished stay indexed; the one it was on is left as it was before the job."""
+    app = await _ready(ctx)
+    return _job_reply(await _do("cancel_index", app, JobRequest(job_id=job_id)))
+
+
+@_user_errors
+async def forget_video(
+    video: Annotated[
+        Ref,
+        Field(description="Video id (or prefix), file name, or path (relative: from the roots)."),
+    ],
+    ctx: Context[SharedContext, Any],
+) -> Forgotten:
+    """Remove a video from the archive: its shots, thumbnails and captions, under every model.
+    The file itself is not touched; index it again to bring it back."""
+    app = await _ready(ctx)
+    ref = await anyio.to_thread.run_sync(_media_ref, app, video)
+    return await _do("forget_video", app, ForgetRequest(video=ref))
 
 
 @_user_errors
@@ -474,9 +517,7 @@ async def search_shots(
         rerank=rerank,
         explain=explain,
     )
-    result = await anyio.to_thread.run_sync(
-        lambda: searching.search(app.settings, app.store, query, image_bytes=image_bytes)
-    )
+    result = await _do("search", app, SearchRequest(query=query, image_data=image_bytes))
     return _result_reply(app.settings, result, include_thumbnails)
 
 
@@ -502,20 +543,20 @@ async def refine_search(
     refinements; shots already judged are not returned again."""
     app = await _ready(ctx)
 
-    def run() -> SearchResult:
-        parent_limit = searching.load_search(app.settings, search_id).query.limit
-        return searching.refine(
-            app.settings,
-            app.store,
-            search_id,
-            positive=positive,
-            negative=negative,
-            text=text,
-            negative_text=negative_text,
-            limit=limit or min(parent_limit, MCP_LIMIT_MAX),
+    if limit is None:  # as the search, within what an MCP reply carries
+        parent = await anyio.to_thread.run_sync(
+            history.load_search_record, app.settings, search_id
         )
-
-    result = await anyio.to_thread.run_sync(run)
+        limit = min(parent.result.query.limit, MCP_LIMIT_MAX)
+    request = RefineRequest(
+        search_id=search_id,
+        positive=positive,
+        negative=negative,
+        text=text,
+        negative_text=negative_text,
+        limit=limit,
+    )
+    result = await _do("refine", app, request)
     return _result_reply(app.settings, result, include_thumbnails)
 
 
@@ -523,8 +564,7 @@ async def refine_search(
 async def list_videos(ctx: Context[SharedContext, Any]) -> VideoList:
     """The indexed videos: id, path, duration, counts of classes, scenes and shots, model."""
     app = await _ready(ctx)
-    videos = await anyio.to_thread.run_sync(lambda: catalog.list_videos(app.store, app.settings))
-    return VideoList(videos=videos)
+    return await _do("videos", app, VideosRequest())
 
 
 @_user_errors
@@ -540,10 +580,8 @@ async def get_video_structure(
     found (`boundary`: cut or dissolve on the exact frame, or content change inside one camera
     shot)."""
     app = await _ready(ctx)
-    ref = _media_ref(app, video)
-    return await anyio.to_thread.run_sync(
-        lambda: catalog.video_structure(app.store, app.settings, ref)
-    )
+    ref = await anyio.to_thread.run_sync(_media_ref, app, video)
+    return await _do("structure", app, StructureRequest(video=ref))
 
 
 @_user_errors
@@ -559,15 +597,8 @@ async def caption_shots(
     per model and prompt, later calls read it back, and caption search (mode "caption" or
     "hybrid" in search_shots) finds shots by these words."""
     app = await _ready(ctx)
-    model_id = catalog.reader_model(app.store, app.settings).model_id
-
-    def run() -> list[ShotCaption]:
-        from shotseek.pipeline.captions import caption_shots as caption
-
-        budget = app.settings.vlm_budget_seconds  # an MCP call never waits past it
-        return caption(app.settings, app.store, model_id, list(shot_ids), budget_seconds=budget)
-
-    return CaptionReport(captions=await anyio.to_thread.run_sync(run))
+    budget = app.settings.vlm_budget_seconds  # an MCP call never waits past it
+    return await _do("caption", app, CaptionRequest(shot_ids=shot_ids, budget_seconds=budget))
 
 
 _READS = ToolAnnotations(readOnlyHint=True, idempotentHint=True, openWorldHint=False)
@@ -581,6 +612,21 @@ TOOLS: list[tuple[Callable, str, ToolAnnotations]] = [
         ),
     ),
     (index_status, "Indexing job status", _READS),
+    # stops a job: what it stored stays; nothing else changes
+    (
+        cancel_index,
+        "Cancel an indexing job",
+        ToolAnnotations(
+            readOnlyHint=False, destructiveHint=False, idempotentHint=True, openWorldHint=False
+        ),
+    ),
+    (
+        forget_video,
+        "Forget a video",
+        ToolAnnotations(
+            readOnlyHint=False, destructiveHint=True, idempotentHint=True, openWorldHint=False
+        ),
+    ),
     # a search records itself for refine (and calibration), but changes nothing a user sees
     (search_shots, "Search shots", _READS.model_copy(update={"idempotentHint": False})),
     (refine_search, "Refine a search", _READS.model_copy(update={"idempotentHint": False})),
@@ -682,7 +728,7 @@ def create_server(shared: SharedContext) -> MCPServer:
 # -- resources ---------------------------------------------------------------------------------
 
 
-async def _ready_for_resource(ctx: Context[SharedContext, Any]) -> _Ready:
+async def _ready_for_resource(ctx: Context[SharedContext, Any]) -> Archive:
     try:
         return await _ready(ctx)
     except ToolError as exc:
