@@ -336,7 +336,7 @@ def naive(args: dict) -> dict:
 def many_files(args: dict) -> dict:
     """index_paths over a folder of files: one at a time, several at once in processes
     (``args["processes"]``), or on Ray (``args["ray"]``)."""
-    from shotseek.pipeline.index import index_paths
+    from shotseek.pipeline.runners import index_paths
     from shotseek.pipeline.store import ShotStore
 
     settings = _settings(args, Path(args["data"]))

@@ -33,8 +33,8 @@ from PIL import Image
 from shotseek.pipeline.config import Settings
 from shotseek.pipeline.encoder import get_encoder
 from shotseek.pipeline.evaluation import rank_of, recall_at, rrf
-from shotseek.pipeline.index import index_paths
 from shotseek.pipeline.models import SearchQuery, Shot, VideoRecord, shot_id_for
+from shotseek.pipeline.runners import index_paths
 from shotseek.pipeline.search import search
 from shotseek.pipeline.store import ShotStore
 from tests.kit.footage import Scene, random_footage, standard_footage

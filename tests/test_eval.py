@@ -120,3 +120,38 @@ def test_compare_runs_every_mode_side_by_side(archive, env, tmp_path):
     assert runs[1]["recall"]["1"] == 0.0  # nothing captioned: caption search finds nothing
     human = runner.invoke(app, ["eval", str(log), "--compare"])
     assert "best in its column" in human.stderr and "*" in human.stdout
+
+
+def _frames(text: str, fps: int = 25) -> str:
+    """``HH:MM:SS.mmm`` as a documentalist's ``HH:MM:SS:FF`` (the footage runs at 25 fps)."""
+    from shotseek.pipeline.models import parse_timecode
+
+    seconds = parse_timecode(text)
+    whole = int(seconds)
+    frame = round((seconds - whole) * fps)
+    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}:{frame:02d}"
+
+
+def test_a_log_in_hh_mm_ss_ff_is_read_at_each_video_s_frame_rate(archive, env, tmp_path):
+    _, rows = archive
+    in_seconds = json.loads(
+        runner.invoke(app, ["eval", str(_write(tmp_path / "s.csv", rows)), "--json"]).stdout
+    )["runs"][0]
+    framed = [(video, _frames(start), _frames(end), label) for video, start, end, label in rows]
+    bad = [
+        ("standard.mp4", "00:00:01:30", "00:00:02:00", "frame 30 of a 25 fps video"),
+        ("standard.mp4", "00:00:01;10", "00:00:02;00", "drop-frame at 25 fps"),
+    ]
+    result = runner.invoke(app, ["eval", str(_write(tmp_path / "f.csv", framed + bad)), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    run = report["runs"][0]
+    assert run["recall"] == in_seconds["recall"]  # the same spans, to the frame
+    assert [o["start_tc"] for o in run["outcomes"]] == [
+        o["start_tc"] for o in in_seconds["outcomes"]
+    ]
+    reasons = {p["line"]: p["reason"] for p in report["problems"]}
+    first_bad = len(framed) + 2
+    assert "frame 30" in reasons[first_bad] and "frames run 0-24" in reasons[first_bad]
+    assert "drop-frame" in reasons[first_bad + 1] and "29.97 and 59.94" in reasons[first_bad + 1]
+    assert report["skipped"] == 2

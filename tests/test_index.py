@@ -17,8 +17,9 @@ from typer.testing import CliRunner
 from shotseek.pipeline.catalog import list_videos, video_structure, writer_settings
 from shotseek.pipeline.config import AUTO_MODEL, Settings
 from shotseek.pipeline.errors import StoreMismatchError, StoreUnavailableError, VideoOpenError
-from shotseek.pipeline.index import index_paths, index_video
+from shotseek.pipeline.index import index_video
 from shotseek.pipeline.models import VideoRecord
+from shotseek.pipeline.runners import index_paths
 from shotseek.pipeline.store import ShotStore
 from shotseek.server.cli import app
 from tests.conftest import TINY_CLIP

@@ -36,8 +36,8 @@ def test_every_operation_is_declared_once_with_its_function():
 
 
 def test_jobs_run_in_turn_say_queued_and_can_be_cancelled(tmp_path, monkeypatch):
-    from shotseek.pipeline import index as index_module
     from shotseek.pipeline import jobs as jobs_module
+    from shotseek.pipeline import runners as runners_module
 
     release, order = threading.Event(), []
 
@@ -52,7 +52,7 @@ def test_jobs_run_in_turn_say_queued_and_can_be_cancelled(tmp_path, monkeypatch)
         on_result(IndexOutcome(path=files[0], status="indexed"))
         return IndexReport(results=[])
 
-    monkeypatch.setattr(index_module, "index_paths", fake_index_paths)
+    monkeypatch.setattr(runners_module, "index_paths", fake_index_paths)
     monkeypatch.setattr(jobs_module, "writer_settings", lambda store, settings: settings)
     for name in "abcd":
         (tmp_path / f"{name}.mp4").touch()

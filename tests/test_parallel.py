@@ -15,8 +15,8 @@ import psutil
 import pytest
 
 from shotseek.pipeline.config import Settings
-from shotseek.pipeline.index import index_paths
 from shotseek.pipeline.models import IndexReport
+from shotseek.pipeline.runners import index_paths
 from shotseek.pipeline.store import ShotStore
 from tests.conftest import TINY_CLIP
 from tests.kit.archive import archive_of, assert_same_archive, cli_env, run_cli

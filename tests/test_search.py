@@ -88,6 +88,14 @@ def test_something_absent_is_reported_as_no_good_match(archive):
     assert absent.hits, "hits are still returned, flagged"
     again = search(settings, store, SearchQuery(text="a green star"))
     assert again.no_good_match is False
+    # A search limited to some videos or times is not what the calibration describes (a
+    # video's best shot scores below the archive's): not judged, and it does not teach it.
+    learned = sorted((settings.data_dir / "calibration").glob("*.json"))
+    before = [p.read_text() for p in learned]
+    for limits in ({"videos": ["standard.mp4"]}, {"after": 3.0}, {"before": 2.0}):
+        limited = search(settings, store, SearchQuery(text=missing, **limits))
+        assert limited.no_good_match is None and "whole archive" in limited.note, limits
+    assert [p.read_text() for p in learned] == before
 
 
 def test_a_perturbed_frame_finds_its_scene_at_rank_1(archive, tmp_path):

@@ -22,6 +22,7 @@ from tests.kit.footage import (
     read_index,
     standard_footage,
     vfr_times,
+    video_with_longer_audio,
     write_audio_only,
     write_video,
 )
@@ -308,6 +309,33 @@ def test_truncated_file_is_detected_while_sampling(tmp_path):
     (reason,) = said
     assert reason.startswith(f"{footage.path}: is truncated: its frames stop at 00:00:04")
     assert "re-copy" in reason
+
+
+@pytest.mark.parametrize(
+    ("suffix", "audio"), [("mkv", "flac"), ("mp4", "aac"), ("mkv", "pcm_s16le")]
+)
+def test_audio_that_outlasts_the_picture_is_not_called_truncation(tmp_path, suffix, audio):
+    """1 s of video with 4 s of sound: in Matroska the video stream has no duration of its own,
+    and the container's (the sound's) once stood in for it: "truncated", refused."""
+    path = tmp_path / f"short_picture.{suffix}"
+    video_with_longer_audio(path, video_seconds=1.0, audio_seconds=4.0, audio=audio)
+    info = probe(path)
+    assert info.duration == pytest.approx(1.0, abs=0.05)
+    samples = list(sample_frames(path, 2.0))
+    assert len(samples) == 2 and samples[-1].time < 1.0  # two samples a second, no error
+
+
+def test_a_container_duration_with_other_streams_is_not_taken_for_the_video_s():
+    from types import SimpleNamespace
+
+    video = SimpleNamespace(duration=None, time_base=None, metadata={})
+    audio = SimpleNamespace(duration=None, time_base=None, metadata={})
+    both = SimpleNamespace(duration=4_000_000, streams=[video, audio])
+    assert video_module._header_duration(both, video) == (4.0, False)
+    alone = SimpleNamespace(duration=4_000_000, streams=[video])
+    assert video_module._header_duration(alone, video) == (4.0, True)
+    tagged = SimpleNamespace(duration=None, time_base=None, metadata={"DURATION": "00:00:01.5"})
+    assert video_module._header_duration(both, tagged) == (1.5, True)
 
 
 def test_a_file_corrupt_in_the_middle_is_not_called_truncated(tmp_path):

@@ -95,7 +95,7 @@ def index(archive: Archive, request: IndexRequest, call: Call) -> IndexReport:
     if archive.jobs is not None:
         job = _start(archive, request)
         return _follow(archive.jobs, job.job_id, call)
-    from shotseek.pipeline.index import index_paths  # torch: when something is indexed
+    from shotseek.pipeline.runners import index_paths  # torch: when something is indexed
 
     if request.within_media_roots:
         raise ConfigError("indexing within the media roots is a server's: start `shotseek serve`")

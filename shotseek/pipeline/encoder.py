@@ -61,7 +61,7 @@ from shotseek.pipeline.config import (
     Settings,
 )
 from shotseek.pipeline.errors import ConfigError, ModelUnavailableError, UnknownModelError
-from shotseek.pipeline.text_graph import overflow_note
+from shotseek.pipeline.tokens import overflow_note
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from fractions import Fraction
 from pathlib import Path
 from statistics import median
 from typing import TYPE_CHECKING, TypeVar
@@ -18,7 +19,13 @@ from pydantic import BaseModel, Field
 
 from shotseek.pipeline.config import EVAL_DEPTH, EVAL_KS, MAX_TEXT_CHARS, RRF_K, Settings
 from shotseek.pipeline.errors import QueryError, ShotseekError
-from shotseek.pipeline.models import SearchMode, SearchQuery, format_timecode, parse_timecode
+from shotseek.pipeline.models import (
+    FrameRateNeeded,
+    SearchMode,
+    SearchQuery,
+    format_timecode,
+    parse_timecode,
+)
 
 if TYPE_CHECKING:
     from shotseek.pipeline.store import ShotStore
@@ -71,8 +78,10 @@ class LogEntry(BaseModel):
 
     line: int
     video: str
-    start: float
-    end: float
+    start: float | None = Field(description="Seconds; None until the video's frame rate reads it.")
+    end: float | None
+    start_text: str = Field(description="As the log wrote it (HH:MM:SS:FF needs the rate).")
+    end_text: str
     query: str
 
 
@@ -156,10 +165,12 @@ def read_log(path: Path) -> tuple[list[LogEntry], list[LogProblem]]:
             continue
         try:
             start, end = parse_timecode(cells["start"]), parse_timecode(cells["end"])
+        except FrameRateNeeded:  # HH:MM:SS:FF: read once the video (and its rate) is known
+            start = end = None
         except ValueError as exc:
             problems.append(LogProblem(line=number, reason=str(exc)))
             continue
-        if end < start:
+        if start is not None and end is not None and end < start:
             problems.append(
                 LogProblem(line=number, reason=f"ends ({cells['end']}) before it starts")
             )
@@ -170,10 +181,63 @@ def read_log(path: Path) -> tuple[list[LogEntry], list[LogProblem]]:
         else:
             entries.append(
                 LogEntry(
-                    line=number, video=cells["video"], start=start, end=end, query=cells["query"]
+                    line=number,
+                    video=cells["video"],
+                    start=start,
+                    end=end,
+                    start_text=cells["start"],
+                    end_text=cells["end"],
+                    query=cells["query"],
                 )
             )
     return entries, problems
+
+
+class _FrameSpans:
+    """Log lines' spans in seconds: those written HH:MM:SS:FF read at their video's own frame
+    rate (probed from its file once), a line that cannot be read reported once."""
+
+    def __init__(self, store: ShotStore, problems: list[LogProblem]) -> None:
+        self.store, self.problems = store, problems
+        self.rates: dict[str, Fraction | str] = {}
+        self.failed: set[int] = set()
+
+    def of(self, entry: LogEntry, model_id: str, video_id: str) -> tuple[float, float] | None:
+        if entry.start is not None and entry.end is not None:
+            return entry.start, entry.end
+        if entry.line in self.failed:
+            return None
+        rate = self._rate(model_id, video_id)
+        try:
+            if isinstance(rate, str):
+                raise ValueError(rate)
+            start = parse_timecode(entry.start_text, rate)
+            end = parse_timecode(entry.end_text, rate)
+            if end < start:
+                raise ValueError(f"ends ({entry.end_text}) before it starts")
+        except ValueError as exc:
+            self.failed.add(entry.line)
+            self.problems.append(LogProblem(line=entry.line, reason=str(exc)))
+            return None
+        return start, end
+
+    def _rate(self, model_id: str, video_id: str) -> Fraction | str:
+        if video_id not in self.rates:
+            from shotseek.pipeline.video import probe
+
+            record = self.store.get_video(model_id, video_id)
+            try:
+                if record is None:
+                    raise ShotseekError(f"video {video_id} is not indexed")
+                fps = probe(Path(record.path)).average_fps
+                if not fps:
+                    raise ShotseekError(f"{record.path} has no frame rate in its header")
+                self.rates[video_id] = Fraction(fps).limit_denominator(1001)
+            except ShotseekError as exc:
+                self.rates[video_id] = (
+                    f"HH:MM:SS:FF is read at the video's frame rate, and it is not known: {exc}"
+                )
+        return self.rates[video_id]
 
 
 def eval_configs(
@@ -210,6 +274,7 @@ def evaluate(
     from shotseek.pipeline.search import search
 
     entries, problems = read_log(log)
+    spans = _FrameSpans(store, problems)
     runs: list[EvalRun] = []
     unknown: set[str] = set()
     done, total = 0, len(entries) * len(configs)
@@ -229,6 +294,10 @@ def evaluate(
             if video_id is None:
                 unknown.add(entry.video)
                 continue
+            span = spans.of(entry, config.model_id, video_id)
+            if span is None:
+                continue
+            start, end = span
             query = SearchQuery(
                 text=entry.query[:MAX_TEXT_CHARS],
                 limit=EVAL_DEPTH,
@@ -238,7 +307,7 @@ def evaluate(
             result = search(
                 settings, store, query, encoder=encoder, model_id=config.model_id, record=False
             )
-            lo, hi = entry.start - tolerance, entry.end + tolerance
+            lo, hi = start - tolerance, end + tolerance
             rank = rank_of(
                 result.hits,
                 lambda h, v=video_id, lo=lo, hi=hi: (
@@ -249,8 +318,8 @@ def evaluate(
                 QueryOutcome(
                     line=entry.line,
                     video=entry.video,
-                    start_tc=format_timecode(entry.start),
-                    end_tc=format_timecode(entry.end),
+                    start_tc=format_timecode(start),
+                    end_tc=format_timecode(end),
                     query=entry.query,
                     rank=rank,
                 )

@@ -1,10 +1,11 @@
 """Indexing: video files → sampled frames → embeddings → classes/scenes/shots → the store.
 
-One function per granularity, used by the CLI and the MCP server: :func:`index_video` for one
-file, :func:`index_paths` for files and folders, where a broken file is reported and skipped
-while the others are indexed (several files at once, each decoded by a process of its own:
-:mod:`shotseek.pipeline.parallel`; or on Ray: :mod:`shotseek.pipeline.cluster`).
-:func:`index_video` runs named stages, each a function here or in its own module:
+This module is one video's indexing: :func:`index_video`, and the pieces the runners above it
+share (:func:`plan_video`, :func:`store_video`). Files and folders go to
+:func:`shotseek.pipeline.runners.index_paths`, which chooses a runner: here one file after the
+other, decode processes (:mod:`shotseek.pipeline.parallel`) or Ray
+(:mod:`shotseek.pipeline.cluster`); nothing here imports them. :func:`index_video` runs named
+stages, each a function here or in its own module:
 
 1. ``probe`` — :func:`shotseek.pipeline.video.probe` validates the file before any work;
 2. :func:`check_existing` — skip a file indexed with the same model and settings, or record
@@ -27,7 +28,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,10 +43,8 @@ from shotseek.pipeline.config import (
 )
 from shotseek.pipeline.encoder import ClipEncoder, get_encoder
 from shotseek.pipeline.errors import ShotseekError
-from shotseek.pipeline.media import expand_paths
 from shotseek.pipeline.models import (
     IndexOutcome,
-    IndexReport,
     ProgressEvent,
     Stage,
     VideoInfo,
@@ -377,97 +376,3 @@ def failed_outcome(
     return IndexOutcome(
         path=str(path), status="failed", reason=reason, seconds=time.perf_counter() - started
     )
-
-
-def index_paths(
-    paths: Iterable[str | Path],
-    settings: Settings,
-    *,
-    store: ShotStore,
-    encoder: ClipEncoder | None = None,
-    force: bool = False,
-    progress: ProgressCallback | None = None,
-    on_result: Callable[[IndexOutcome], None] | None = None,
-    build_in_background: bool = False,
-) -> IndexReport:
-    """Index files and folders; a file that fails is reported with its reason and skipped.
-    Then the store's search index is built over the new shots: here, or (a server, which
-    searches meanwhile) ``build_in_background``.
-
-    ``on_result`` hears each file's outcome as soon as it is known."""
-    files = expand_paths(paths)
-    if not files:
-        return IndexReport(results=[])
-    settings = writer_settings(store, settings)
-    if settings.ray:  # a missing Ray or an unreachable cluster is said before the model loads
-        from shotseek.pipeline.cluster import connect, index_on_ray  # ray: only when asked for
-
-        connect(settings.ray)
-    from shotseek.pipeline import parallel  # it builds on this module
-
-    encoder = encoder or get_encoder(settings)
-    with store.writer():  # another index run in this process waits for this one
-        removed = store.collect_garbage(encoder.model_id)
-        if removed:
-            log.info("removed %d shots left by an interrupted run", removed)
-        results: list[IndexOutcome] = []
-
-        def done(outcome: IndexOutcome) -> None:
-            results.append(outcome)
-            if on_result is not None:
-                on_result(outcome)
-
-        if settings.ray:
-            index_on_ray(
-                files,
-                settings,
-                store=store,
-                encoder=encoder,
-                force=force,
-                progress=progress,
-                on_result=done,
-            )
-        elif (processes := parallel.processes_for(settings, encoder, len(files))) > 1:
-            parallel.index_in_processes(
-                files,
-                settings,
-                store=store,
-                encoder=encoder,
-                force=force,
-                processes=processes,
-                progress=progress,
-                on_result=done,
-            )
-        else:
-            for number, path in enumerate(files, start=1):
-                started = time.perf_counter()
-                report = Reporter(progress, path, number, len(files))
-                try:
-                    outcome = index_video(
-                        path,
-                        settings,
-                        store=store,
-                        encoder=encoder,
-                        force=force,
-                        progress=progress,
-                        file_number=number,
-                        file_count=len(files),
-                    )
-                except Exception as exc:
-                    outcome = failed_outcome(path, exc, started, report)
-                done(outcome)
-    rank = {str(path): number for number, path in enumerate(files)}
-    results.sort(key=lambda r: rank.get(r.path, len(rank)))  # a cluster finishes in any order
-    if any(r.status == "indexed" for r in results):
-        if progress is not None and not build_in_background:
-            if store.index_state(encoder.model_id).build_due:
-                progress(
-                    ProgressEvent(
-                        path=store.location,
-                        file_number=len(files),
-                        file_count=len(files),
-                        stage="search index",
-                    )
-                )
-        store.build_index(encoder.model_id, background=build_in_background)
-    return IndexReport(results=results)

@@ -255,7 +255,7 @@ class IndexJobs:
                 self._run(job)
 
     def _run(self, job: _Job) -> None:
-        from shotseek.pipeline.index import index_paths  # torch: when a job runs
+        from shotseek.pipeline.runners import index_paths  # torch: when a job runs
 
         def progress(event: ProgressEvent) -> None:
             if job.cancel.is_set():

@@ -10,6 +10,7 @@ import math
 import re
 import uuid
 from datetime import datetime
+from fractions import Fraction
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -37,6 +38,12 @@ from shotseek.pipeline.config import (
 ID_NAMESPACE = uuid.UUID("5f0c1e3a-8d2b-4c6e-9a1f-3b7d2e4c6a80")
 
 _TIMECODE = re.compile(r"^(?:(?:(\d+):)?(\d{1,2}):)?(\d{1,2}(?:\.\d+)?)$")
+#: ``HH:MM:SS:FF`` (``;`` before the frames: drop-frame), the form logs and EDLs use.
+_FRAME_TIMECODE = re.compile(r"^(\d{1,3}):(\d{2}):(\d{2})([:;])(\d{2,3})$")
+
+
+class FrameRateNeeded(ValueError):
+    """``HH:MM:SS:FF`` read without the video's frame rate (the caller looks it up)."""
 
 
 def format_timecode(seconds: float) -> str:
@@ -52,24 +59,73 @@ def format_timecode(seconds: float) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
 
 
-def parse_timecode(value: str | float | int) -> float:
-    """Seconds from ``HH:MM:SS.mmm``, ``MM:SS``, ``SS.s`` or a number."""
+def parse_timecode(value: str | float | int, rate: Fraction | float | None = None) -> float:
+    """Seconds from ``HH:MM:SS.mmm``, ``MM:SS``, ``SS.s``, a number, or, with the video's
+    frame ``rate``, SMPTE ``HH:MM:SS:FF`` (``HH:MM:SS;FF``: drop-frame, at 29.97 or 59.94).
+
+    A field after the first runs 0-59 (``00:00:99`` and ``01:60`` are refused, not read as
+    1:39 and 2:00). A frame timecode counts frames at the nominal rate (30 for 29.97): frame
+    number / exact rate is the time, as editing software counts it."""
     if isinstance(value, (int, float)):
         seconds = float(value)
     else:
         text = value.strip()
+        frames = _FRAME_TIMECODE.match(text)
         match = _TIMECODE.match(text)
-        if not match:
+        if re.fullmatch(r"\d+(?:\.\d+)?", text):  # seconds alone, however many (125, 3600.5)
+            seconds = float(text)
+        elif frames:
+            seconds = _frame_timecode_seconds(value, frames.groups(), rate)
+        elif not match:
             raise ValueError(
-                f"{value!r} is not a time: use seconds (90.5) or HH:MM:SS.mmm (00:01:30.500)"
+                f"{value!r} is not a time: use seconds (90.5), HH:MM:SS.mmm (00:01:30.500) or "
+                "HH:MM:SS:FF (00:01:30:12)"
             )
-        h, m, s = match.groups()
-        if m is not None and int(m) >= 60 and h is not None:
-            raise ValueError(f"{value!r} has {m} minutes; minutes run 0-59")
-        seconds = int(h or 0) * 3600 + int(m or 0) * 60 + float(s)
+        else:
+            h, m, s = match.groups()
+            if m is not None and float(s) >= 60:
+                raise ValueError(f"{value!r} has {s} seconds; seconds run 0-59")
+            if h is not None and int(m) >= 60:
+                raise ValueError(f"{value!r} has {m} minutes; minutes run 0-59")
+            seconds = int(h or 0) * 3600 + int(m or 0) * 60 + float(s)
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"{value!r} is not a non-negative time")
     return seconds
+
+
+def _frame_timecode_seconds(
+    value: str, fields: tuple[str, ...], rate: Fraction | float | None
+) -> float:
+    h, m, s, mark, f = fields
+    hours, minutes, secs, frame = int(h), int(m), int(s), int(f)
+    if minutes >= 60 or secs >= 60:
+        raise ValueError(f"{value!r}: minutes and seconds run 0-59")
+    if rate is None or rate <= 0:
+        raise FrameRateNeeded(
+            f"{value!r} counts frames (HH:MM:SS:FF): it is read at the video's frame rate, "
+            "which is not known here"
+        )
+    exact = Fraction(rate).limit_denominator(1001)
+    nominal = round(exact)
+    if frame >= nominal:
+        raise ValueError(
+            f"{value!r} has frame {frame}; at {float(exact):g} fps frames run 0-{nominal - 1}"
+        )
+    count = (hours * 3600 + minutes * 60 + secs) * nominal + frame
+    if mark == ";":  # drop-frame: frame labels 0 and 1 (0-3 at 59.94) skipped each minute
+        if nominal not in (30, 60) or exact.denominator != 1001:
+            raise ValueError(
+                f"{value!r} is a drop-frame timecode (';'), which exists at 29.97 and 59.94 fps "
+                f"only, not {float(exact):g}"
+            )
+        drop = nominal // 15
+        total_minutes = hours * 60 + minutes
+        if secs == 0 and frame < drop and minutes % 10:
+            raise ValueError(
+                f"{value!r} does not exist in drop-frame: labels 0-{drop - 1} are skipped"
+            )
+        count -= drop * (total_minutes - total_minutes // 10)
+    return float(count / exact)
 
 
 def validation_message(exc: Exception) -> str:
@@ -147,6 +203,11 @@ class VideoInfo(BaseModel):
     height: int = Field(description="Displayed height, after rotation metadata is applied.")
     rotation: int = Field(description="Counter-clockwise rotation applied for display, degrees.")
     duration: float = Field(description="Seconds, from the container or stream header.")
+    duration_is_video: bool = Field(
+        True,
+        description="The duration is the video stream's own; else the container's, which a "
+        "longer stream (audio outlasting the picture) lengthens: not a sign of truncation.",
+    )
     average_fps: float | None = Field(description="Average frame rate from the header, if any.")
     frame_count: int | None = Field(description="Frame count from the header, when it has one.")
 

@@ -121,8 +121,14 @@ def answer(
         if len(hits) == query.limit:
             break
     verdict, typical, note = None, None, None
+    limited = query.videos is not None or query.after is not None or query.before is not None
     if not record:
         pass
+    elif judged and found and limited:  # the calibration describes the whole archive's
+        note = (
+            "no_good_match is judged on searches of the whole archive; this one is limited to "
+            "some videos or times"
+        )
     elif judged and found:
         verdict, typical, note = history.judge_top_score(
             settings, model_id, query_kind(query), found[0][1]

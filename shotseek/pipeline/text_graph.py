@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shotseek.pipeline.config import TEXT_GRAPH_MIN_COSINE, Settings
+from shotseek.pipeline.tokens import overflow_note
 
 if TYPE_CHECKING:
     from shotseek.pipeline.encoder import ClipEncoder
@@ -174,21 +175,6 @@ class TextGraph:
     def text_overflow(self, text: str) -> str | None:
         """Why the model will not read all of ``text``, or None when it reads it whole."""
         return self.tokenizer.overflow(text)
-
-
-def overflow_note(count: Callable[[str], int], limit: int, text: str) -> str | None:
-    """Why a model that reads ``limit`` tokens will not read all of ``text`` (``count`` gives a
-    text's tokens, start and end markers included), or None when it reads it whole."""
-    total = count(text)
-    if total <= limit:
-        return None
-    words = text.split()
-    kept = next((k for k in range(len(words), 0, -1) if count(" ".join(words[:k])) <= limit), 0)
-    tail = " ".join(words[kept : kept + 4])
-    return (
-        f"the query is {total} tokens long and the model reads only {limit}: "
-        f"it stops before {tail!r}; put what matters first or shorten it"
-    )
 
 
 _OPEN: dict[tuple[Path, int], TextGraph] = {}

@@ -122,12 +122,31 @@ def _video_stream(container: av.container.InputContainer, path: Path) -> av.vide
     return container.streams.video[0]
 
 
-def _header_duration(container: av.container.InputContainer, stream: av.video.VideoStream) -> float:
+def _header_duration(
+    container: av.container.InputContainer, stream: av.video.VideoStream
+) -> tuple[float, bool]:
+    """The duration the header gives, and whether it is the video stream's own: the stream's,
+    else its Matroska/WebM track tag (``DURATION``, written by FFmpeg and mkvmerge), else the
+    container's, which is the longest stream's: 1 s of picture with 4 s of sound reads as 4 s
+    (and once passed for a truncated video)."""
     if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
-        return float(stream.duration * stream.time_base)
+        return float(stream.duration * stream.time_base), True
+    tagged = _tag_seconds(stream.metadata.get("DURATION") or stream.metadata.get("duration"))
+    if tagged:
+        return tagged, True
     if container.duration is not None and container.duration > 0:
-        return container.duration / av.time_base
-    return 0.0
+        return container.duration / av.time_base, len(container.streams) == 1
+    return 0.0, True
+
+
+def _tag_seconds(text: str | None) -> float:
+    """Seconds from a track tag such as ``00:00:01.000000000``; 0 if it is not one."""
+    try:
+        h, m, s = (text or "").strip().split(":")
+        seconds = int(h) * 3600 + int(m) * 60 + float(s)
+    except ValueError:
+        return 0.0
+    return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
 
 
 def _display_size(width: int, height: int, sar: Fraction | None) -> tuple[int, int]:
@@ -198,7 +217,7 @@ def probe(path: str | Path) -> VideoInfo:
     path = Path(path)
     with _open_container(path) as container:
         stream = _video_stream(container, path)
-        duration = _header_duration(container, stream)
+        duration, own = _header_duration(container, stream)
         first = None
         try:
             for frame in container.decode(stream):
@@ -227,6 +246,7 @@ def probe(path: str | Path) -> VideoInfo:
             height=height,
             rotation=rotation,
             duration=duration,
+            duration_is_video=own,
             average_fps=float(rate) if rate else None,
             frame_count=stream.frames or None,
         )
@@ -385,7 +405,7 @@ class FrameSampler:
 
             end = last_time + nominal
             tolerance = max(TRUNCATION_TOLERANCE_S, 2 * nominal)
-            if info.duration > 0 and end + tolerance < info.duration:
+            if info.duration_is_video and info.duration > 0 and end + tolerance < info.duration:
                 raise VideoDecodeError(
                     path,
                     f"is truncated: its frames stop at {format_timecode(end)} but its header "

@@ -544,9 +544,7 @@ async def refine_search(
     app = await _ready(ctx)
 
     if limit is None:  # as the search, within what an MCP reply carries
-        parent = await anyio.to_thread.run_sync(
-            history.load_search_record, app.settings, search_id
-        )
+        parent = await anyio.to_thread.run_sync(history.load_search_record, app.settings, search_id)
         limit = min(parent.result.query.limit, MCP_LIMIT_MAX)
     request = RefineRequest(
         search_id=search_id,

@@ -46,7 +46,7 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 def indexed_store(media: Path, data: Path) -> tuple[Settings, ShotStore]:
     """Every video under ``media`` indexed into ``data`` (all must index); the store is
     returned open: close it."""
-    from shotseek.pipeline.index import index_paths  # torch: only when a test indexes
+    from shotseek.pipeline.runners import index_paths  # torch: only when a test indexes
     from shotseek.pipeline.store import ShotStore
 
     settings = Settings(data_dir=data, model=TINY_CLIP, device="cpu")

@@ -415,3 +415,41 @@ def files_that_break(truncated: Path, not_a_video: Path) -> None:
     data = broken.path.read_bytes()
     broken.path.write_bytes(data[: len(data) // 2])
     not_a_video.write_bytes(b"not a video" * 100)
+
+
+def video_with_longer_audio(
+    path: Path, video_seconds: float = 1.0, audio_seconds: float = 4.0, audio: str = "flac"
+) -> None:
+    """A complete file whose audio outlasts its video (a camera stopped before the sound,
+    a music bed): ``video_seconds`` of 25 fps picture, ``audio_seconds`` of a 48 kHz tone."""
+    rate, fps = 48000, 25
+    with av.open(str(path), mode="w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        sound = container.add_stream(audio, rate=rate)
+        sound.layout = "mono"
+        for i in range(round(video_seconds * fps)):
+            img = np.full((48, 64, 3), (i * 9) % 255, np.uint8)
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = i
+            frame.time_base = Fraction(1, fps)
+            for packet in video.encode(frame):
+                container.mux(packet)
+        for packet in video.encode():
+            container.mux(packet)
+        n = round(audio_seconds * rate)
+        tone = (np.sin(2 * np.pi * 440 * np.arange(n) / rate) * 8000).astype(np.int16)
+        step = 4096
+        fmt = "s16" if audio in ("flac", "pcm_s16le") else "fltp"
+        for start in range(0, n, step):
+            chunk = tone[start : start + step][None, :]
+            if fmt == "fltp":
+                chunk = (chunk / 32768).astype(np.float32)
+            frame = av.AudioFrame.from_ndarray(chunk, format=fmt, layout="mono")
+            frame.sample_rate = rate
+            frame.pts = start
+            frame.time_base = Fraction(1, rate)
+            for packet in sound.encode(frame):
+                container.mux(packet)
+        for packet in sound.encode():
+            container.mux(packet)
