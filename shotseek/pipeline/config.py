@@ -279,7 +279,9 @@ class Settings(BaseSettings):
             "that tag's mean/std and QuickGELU are applied (a file does not carry them)."
         ),
     )
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="Where the model runs; 'auto': CUDA, then Apple MPS, then the CPU."
+    )
     precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
         "auto", description="'auto': bf16 (or fp16) on a GPU, fp32 on a CPU."
     )

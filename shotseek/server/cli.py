@@ -7,7 +7,6 @@ JSON and nothing else); logs and progress go to stderr.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import sys
 import time
@@ -16,9 +15,6 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from pydantic import BaseModel
-from rich.console import Console
-from rich.table import Table
 
 from shotseek.pipeline.config import (
     DEFAULT_IMAGE_WEIGHT,
@@ -33,6 +29,8 @@ from shotseek.pipeline.config import (
 )
 from shotseek.pipeline.errors import ShotseekError
 from shotseek.pipeline.models import format_timecode, validation_message
+from shotseek.server import calls, render, serving
+from shotseek.server.render import err, out
 
 T = TypeVar("T")
 
@@ -44,8 +42,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain help: re-wrapped paragraphs, flags shown without a type
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 ModelOpt = Annotated[
@@ -104,17 +100,6 @@ def _settings(**overrides: Any) -> Settings:
         raise ShotseekError(f"invalid setting: {validation_message(exc)}") from exc
 
 
-def _print_json(value: Any) -> None:
-    if isinstance(value, BaseModel):
-        text = value.model_dump_json(indent=2)
-    elif isinstance(value, list) and all(isinstance(v, BaseModel) for v in value):
-        text = json.dumps([v.model_dump(mode="json") for v in value], indent=2)
-    else:
-        text = json.dumps(value, indent=2, default=str)
-    sys.stdout.write(text + "\n")
-    sys.stdout.flush()
-
-
 def _command(*args: Any, **kwargs: Any):
     """``app.command`` whose user errors become one clear line on stderr and exit code 2."""
 
@@ -148,76 +133,6 @@ FpsOpt = Annotated[
         "--fps", min=FPS_MIN, max=FPS_MAX, help="Frames sampled per second (env SHOTSEEK_FPS)."
     ),
 ]
-
-
-def _open_store(settings: Settings):
-    from shotseek.pipeline.store import ShotStore
-
-    return ShotStore(settings)
-
-
-def _run(settings: Settings, name: str, request: BaseModel, on_progress: Any = None) -> Any:
-    """The operation ``name`` done by the ``shotseek serve`` running on this data directory
-    (it holds the embedded store; the request model travels through its socket), or, when none
-    runs, here on the store opened for it. Its result and progress events are typed either way."""
-    from shotseek.ops.requests import SPECS
-    from shotseek.server.local import NO_SERVER, LocalServerError, call
-
-    spec = SPECS[name]
-    if not settings.qdrant_url:  # a Qdrant server takes any number of clients: no need
-        heard = None
-        if on_progress is not None and spec.progress is not None:
-            progress_model = spec.progress
-
-            def heard(event: dict[str, Any]) -> None:
-                on_progress(progress_model.model_validate(event))
-
-        try:
-            answer = call(
-                settings.data_dir,
-                name,
-                request.model_dump(mode="json"),
-                settings.sent_with_requests(),
-                heard,
-            )
-        except LocalServerError as exc:
-            raise ShotseekError(str(exc)) from exc
-        if answer is not NO_SERVER:
-            return spec.result.model_validate(answer)
-    from shotseek.ops.archive import Archive, Call
-    from shotseek.ops.operations import OPERATIONS
-
-    with _open_store(settings) as store:
-        call_here = Call(progress=on_progress) if on_progress is not None else Call()
-        return OPERATIONS[name](Archive(settings, store), request, call_here)
-
-
-def _keep_text_graphs(settings: Settings) -> None:
-    """After a command that loaded a model here (an index run, a search without a text graph):
-    write the model's text tower for later text searches (pipeline/text_graph.py), once."""
-    if not settings.text_graph or "shotseek.pipeline.encoder" not in sys.modules:
-        return  # no model was loaded in this process
-    from shotseek.pipeline.encoder import loaded_encoders
-    from shotseek.pipeline.text_graph import has_text_graph, write_text_graph
-
-    for encoder in loaded_encoders():
-        if has_text_graph(settings, encoder.model_id):
-            continue
-        err.print(
-            f"[dim]keeping the text tower of {encoder.model_id} so that text searches start "
-            "without loading the model (once per model)…[/dim]"
-        )
-        try:
-            write_text_graph(encoder, settings)
-        except (OSError, ShotseekError) as exc:  # the command's own work is done and shown
-            err.print(f"[yellow]could not keep the text tower: {exc}[/yellow]")
-
-
-def _as_sent(ref: str) -> str:
-    """A reference as the running server must see it: an existing relative path made absolute
-    (the server's working directory is not ours); ids and names as they are."""
-    path = Path(ref).expanduser()
-    return str(path.absolute()) if path.exists() else ref
 
 
 @_command()
@@ -294,27 +209,12 @@ def index(
             bar.update(tasks[event.path], completed=event.done, total=event.total, stage=stage)
 
         request = IndexRequest(paths=[str(p.expanduser().absolute()) for p in paths], force=force)
-        report = _run(settings, "index", request, on_progress)
+        report = calls.run(settings, "index", request, on_progress)
     if as_json:
-        _print_json(report)
+        render.print_json(report)
     else:
-        table = _table(
-            "file", "status", "duration", "shots", "time", "reason", fold=("file", "reason")
-        )
-        for r in report.results:
-            colour = {"indexed": "green", "skipped": "yellow", "failed": "red"}[r.status]
-            table.add_row(
-                Path(r.path).name,
-                f"[{colour}]{r.status}[/{colour}]",
-                format_timecode(r.duration) if r.duration else "",
-                str(r.n_shots or ""),
-                f"{r.seconds:.1f}s",
-                r.reason or "",
-            )
-        out.print(table)
-        if not report.results:
-            err.print("no video files found")
-    _keep_text_graphs(settings)
+        render.print_index_report(report)
+    calls.keep_text_graphs(settings)
     if report.failed:
         raise typer.Exit(1)
 
@@ -333,33 +233,12 @@ def videos(
 
     settings = _settings(model=model, pretrained=pretrained)
     every = model is None and pretrained is None
-    records = _run(settings, "videos", VideosRequest(every_model=every)).videos
+    records = calls.run(settings, "videos", VideosRequest(every_model=every)).videos
     if as_json:
-        _print_json(records)
+        render.print_json(records)
         return
-    ids = short_ids([v.video_id for v in records], minimum=8)
-    table = _table("id", "file", "duration", "shots", "model", "indexed", fold=("file", "model"))
-    for v in records:
-        table.add_row(
-            ids[v.video_id],
-            v.file_name,
-            v.duration_tc,
-            str(v.n_shots),
-            v.model_id,
-            v.indexed_at.strftime("%Y-%m-%d"),
-        )
-    out.print(table)
-    if len({v.file_name for v in records}) < len(records):
-        err.print("several videos share a file name: name them by id or path", highlight=False)
-
-    for state in _run(settings, "index_states", NoRequest()).states:
-        if state.building or state.build_due:
-            doing = "being built now" if state.building else "built after the next index run"
-            err.print(
-                f"{state.model_id}: {state.indexed:,} of {state.shots:,} shots are in the search "
-                f"index ({doing}); searches are exact over the rest meanwhile",
-                highlight=False,
-            )
+    render.print_videos(records)
+    render.print_index_states(calls.run(settings, "index_states", NoRequest()).states)
 
 
 @_command()
@@ -377,101 +256,11 @@ def structure(
     from shotseek.ops.requests import StructureRequest
 
     settings = _settings(model=model, pretrained=pretrained)
-    result = _run(settings, "structure", StructureRequest(video=_as_sent(video)))
+    result = calls.run(settings, "structure", StructureRequest(video=calls.as_sent(video)))
     if as_json:
-        _print_json(result)
+        render.print_json(result)
         return
-    v = result.video
-    out.print(v.path, highlight=False)
-    out.print(
-        f"{v.duration_tc}, {v.n_classes} classes, {v.n_scenes} scenes, {v.n_shots} shots, "
-        f"{v.model_id}",
-        highlight=False,
-    )
-    ids = short_ids([shot.shot_id for scene in result.scenes for shot in scene.shots])
-    for c in result.classes:
-        out.print(
-            f"class {c.index}: scenes {', '.join(map(str, c.scenes))} ({c.seconds:.1f}s)",
-            highlight=False,
-        )
-    for scene in result.scenes:
-        out.print(
-            f"  scene {scene.index} (class {scene.class_index}) {scene.start_tc} - {scene.end_tc}",
-            highlight=False,
-        )
-        for shot in scene.shots:
-            out.print(
-                f"    shot {shot.index:<4} {shot.start_tc} - {shot.end_tc}  "
-                f"{shot.boundary:<8}  {ids[shot.shot_id]}",
-                highlight=False,
-            )
-
-
-def short_ids(ids: list[str], minimum: int = 8) -> dict[str, str]:
-    """Each id's shortest prefix (at least ``minimum`` characters) that no other id shares."""
-    shown = {}
-    for i in ids:
-        n = minimum
-        while n < len(i) and any(o != i and o.startswith(i[:n]) for o in ids):
-            n += 1
-        shown[i] = i[:n]
-    return shown
-
-
-def _table(*headers: str, fold: tuple[str, ...] = (), right: tuple[str, ...] = ()) -> Table:
-    """A table that fits an 80-column terminal: light borders; only the ``fold`` columns (names,
-    paths) wrap, never timecodes or ids."""
-    from rich import box
-    from rich.table import Column
-
-    columns = [
-        Column(
-            h,
-            overflow="fold" if h in fold else "ignore",
-            no_wrap=h not in fold,
-            justify="right" if h in right else "left",
-        )
-        for h in headers
-    ]
-    return Table(*columns, box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
-
-
-def _print_result(result) -> None:
-    ids = short_ids([h.shot.shot_id for h in result.hits])
-    judged = any(h.judged_by for h in result.hits)
-    columns = ["#", "score", *(["vlm"] if judged else []), "video", "start", "end", "scene"]
-    table = _table(*columns, "shot id", fold=("video",), right=("#",))
-    for hit in result.hits:
-        shot = hit.shot
-        verdict = []
-        if judged:
-            verdict = [
-                f"{'yes' if hit.match else 'no'} {hit.relevance:.2f}" if hit.judged_by else ""
-            ]
-        table.add_row(
-            str(hit.rank),
-            f"{hit.score:.3f}",
-            *verdict,
-            Path(shot.path).name,
-            shot.start_tc,
-            shot.end_tc,
-            str(shot.scene),
-            ids[shot.shot_id],
-        )
-    out.print(table)
-    for hit in result.hits:  # what the VLM said, under the table (it does not fit a column)
-        if hit.explanation:
-            out.print(f"{hit.rank:>3}. {hit.explanation}", highlight=False)
-        if hit.caption:
-            out.print(f"{hit.rank:>3}. caption: {hit.caption}", highlight=False)
-    if result.no_good_match:
-        err.print(f"[yellow]{result.note}[/yellow]", highlight=False)
-    elif result.note:
-        err.print(result.note, highlight=False)
-    out.print(
-        f"refine: shotseek refine {result.search_id} --positive ID --negative ID",
-        highlight=False,
-    )
+    render.print_structure(result)
 
 
 @_command()
@@ -533,7 +322,7 @@ def search(
             text=text,
             image=str(image.expanduser().absolute()) if image else None,
             image_weight=image_weight,
-            videos=[_as_sent(v) for v in video] if video else None,
+            videos=[calls.as_sent(v) for v in video] if video else None,
             after=parse_timecode(after) if after else None,
             before=parse_timecode(before) if before else None,
             min_score=min_score,
@@ -546,12 +335,12 @@ def search(
     except ValueError as exc:
         raise ShotseekError(validation_message(exc)) from exc
 
-    result = _run(settings, "search", SearchRequest(query=query))
+    result = calls.run(settings, "search", SearchRequest(query=query))
     if as_json:
-        _print_json(result)
+        render.print_json(result)
     else:
-        _print_result(result)
-    _keep_text_graphs(settings)
+        render.print_result(result)
+    calls.keep_text_graphs(settings)
 
 
 @_command()
@@ -597,12 +386,12 @@ def refine(
         )
     except ValueError as exc:
         raise ShotseekError(validation_message(exc)) from exc
-    result = _run(settings, "refine", request)
+    result = calls.run(settings, "refine", request)
     if as_json:
-        _print_json(result)
+        render.print_json(result)
     else:
-        _print_result(result)
-    _keep_text_graphs(settings)
+        render.print_result(result)
+    calls.keep_text_graphs(settings)
 
 
 @_command()
@@ -637,58 +426,7 @@ def serve(
             f"refusing to serve HTTP on {host} without a token: set SHOTSEEK_TOKEN (clients then "
             "send 'Authorization: Bearer <token>'), or bind 127.0.0.1"
         )
-    from shotseek.server.local import LocalServer, PipelineHandler
-
-    # The CLI reaches the embedded store through this server: listen before the slow imports,
-    # so that a command started meanwhile waits for the server instead of taking the store.
-    handler, local = PipelineHandler(), None
-    if not settings.qdrant_url:
-        local = LocalServer(settings.data_dir, handler)
-        if not local.start():
-            local = None
-    try:
-        _serve(settings, http, host, port, handler, local)
-    finally:
-        if local is not None:
-            local.stop()
-
-
-def _serve(settings: Settings, http: bool, host: str, port: int, handler: Any, local: Any) -> None:
-    from shotseek.server.http_auth import BearerTokenMiddleware, transport_security
-    from shotseek.server.mcp_app import SharedContext, create_server
-
-    if not settings.media_root_paths:
-        err.print(
-            "note: no media roots configured (--media-root / SHOTSEEK_MEDIA_ROOTS): "
-            "search works, index_video and image paths are refused"
-        )
-    shared = SharedContext(settings)
-    server = create_server(shared)
-    handler.ready(shared)
-    try:
-        if not http:
-            server.run("stdio")  # stdout carries the protocol and nothing else
-            return
-        import uvicorn
-
-        context = shared.get()  # one clear line now, not a traceback per request later
-        if context.unavailable:
-            raise ShotseekError(context.unavailable)
-        app_ = server.streamable_http_app(
-            host=host,
-            transport_security=transport_security(host, port, settings.allowed_host_names),
-        )
-        if settings.token:
-            app_ = BearerTokenMiddleware(app_, settings.token.get_secret_value())
-        err.print(
-            f"shotseek MCP server on http://{host}:{port}/mcp"
-            f"{' (bearer token required)' if settings.token else ''}"
-        )
-        uvicorn.run(app_, host=host, port=port, log_level="warning")
-    finally:
-        if local is not None:  # no request may arrive between the two and reopen the store
-            local.stop()
-        shared.close()
+    serving.serve(settings, http, host, port)
 
 
 @_command()
@@ -723,10 +461,10 @@ def caption(
         def on_progress(event) -> None:
             bar.update(task, completed=event.done, total=event.total)
 
-        request = CaptionRequest(videos=[_as_sent(v) for v in video] if video else None)
-        report = _run(settings, "caption", request, on_progress)
+        request = CaptionRequest(videos=[calls.as_sent(v) for v in video] if video else None)
+        report = calls.run(settings, "caption", request, on_progress)
     if as_json:
-        _print_json(report)
+        render.print_json(report)
     else:
         made = [c for c in report.captions if c.caption and not c.cached]
         kept = [c for c in report.captions if c.cached]
@@ -786,51 +524,13 @@ def evaluate(
         mode=mode.value,
         rerank=rerank,
     )
-    report = _run(settings, "eval", request)
+    report = calls.run(settings, "eval", request)
     if as_json:
-        _print_json(report)
+        render.print_json(report)
     else:
-        _print_eval(report, per_query)
+        render.print_eval(report, per_query)
     if not any(run.queries for run in report.runs):
         raise typer.Exit(1)
-
-
-def _print_eval(report, per_query: bool) -> None:
-    from shotseek.pipeline.config import EVAL_KS
-
-    table = _table("run", "n", *(f"R@{k}" for k in EVAL_KS), "MRR", "med", fold=("run",))
-    best = {k: max((r.recall[k] for r in report.runs), default=0.0) for k in EVAL_KS}
-    best_mrr = max((r.mrr for r in report.runs), default=0.0)
-    several = len(report.runs) > 1
-
-    def mark(value: float, top: float) -> str:
-        return f"{value:.2f}" + ("*" if several and value == top and value > 0 else "")
-
-    for run in report.runs:
-        table.add_row(
-            run.name,
-            str(run.queries),
-            *(mark(run.recall[k], best[k]) for k in EVAL_KS),
-            mark(run.mrr, best_mrr),
-            "-" if run.median_rank is None else f"{run.median_rank:g}",
-        )
-    out.print(table)
-    if several:
-        err.print("* best in its column", highlight=False)
-    for problem in report.problems:
-        err.print(f"{report.log}: line {problem.line}: {problem.reason}", highlight=False)
-    if report.unknown_videos:
-        err.print(f"not indexed, skipped: {', '.join(report.unknown_videos)}", highlight=False)
-    if report.skipped:
-        err.print(f"{report.skipped} log lines skipped", highlight=False)
-    if per_query:
-        for run in report.runs:
-            lines = _table("line", "rank", "video", "start", "query", fold=("video", "query"))
-            for o in run.outcomes:
-                rank = "-" if o.rank is None else str(o.rank)
-                lines.add_row(str(o.line), rank, o.video, f"{o.start_tc}", o.query)
-            out.print(run.name, highlight=False)
-            out.print(lines)
 
 
 @_command()
@@ -861,10 +561,10 @@ def migrate(as_json: JsonOpt = False) -> None:
     if report is None:
         err.print(f"nothing to migrate: no older store in {settings.legacy_store_path}")
         if as_json:
-            _print_json(None)
+            render.print_json(None)
         return
     if as_json:
-        _print_json(report)
+        render.print_json(report)
         return
     out.print(
         f"moved {report.videos_copied} videos ({report.shots_copied} shots) into "
@@ -904,11 +604,13 @@ def probe(
             failed += 1
             err.print(f"[red]error[/red]: {exc}", highlight=False)
     if as_json:
-        _print_json(infos)
+        render.print_json(infos)
     else:
         if not infos:
             raise typer.Exit(1)
-        table = _table("file", "duration", "size", "rotation", "fps", "codec", fold=("file",))
+        table = render.make_table(
+            "file", "duration", "size", "rotation", "fps", "codec", fold=("file",)
+        )
         for info in infos:
             table.add_row(
                 info.path,
@@ -961,7 +663,7 @@ def sample(
             row["file"] = str(target)
         rows.append(row)
     if as_json:
-        _print_json(rows)
+        render.print_json(rows)
         return
     for row in rows:
         out.print(f"{row['index']:6d}  {row['timecode']}  {row.get('file', '')}", highlight=False)
@@ -986,7 +688,7 @@ def models(
         if not name or name.lower() in m.lower()
     ]
     if as_json:
-        _print_json(rows)
+        render.print_json(rows)
         return
     for row in rows:
         mark = "  (default)" if row["default"] else ""
@@ -1019,22 +721,75 @@ def check_model(
         "image_size": encoder.image_size,
     }
     if as_json:
-        _print_json(info)
+        render.print_json(info)
     else:
         for key, value in info.items():
             out.print(f"{key:<10} {value}", highlight=False)
 
 
 @_command()
-def config(as_json: JsonOpt = False) -> None:
+def forget(
+    video: Annotated[str, typer.Argument(help="Video id (or prefix), path or file name.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove a video from the archive: its shots, thumbnails and captions, every model's.
+
+    The file itself is not touched; index it again to bring it back.
+    """
+    from shotseek.ops.requests import ForgetRequest
+
+    gone = calls.run(_settings(), "forget_video", ForgetRequest(video=calls.as_sent(video)))
+    if as_json:
+        render.print_json(gone)
+        return
+    for record in gone.videos:
+        out.print(f"forgot {record.path} ({record.model_id})", highlight=False)
+    out.print(f"{gone.shots} shots removed", highlight=False)
+
+
+@_command()
+def cancel(
+    job_id: Annotated[str, typer.Argument(help="An index job's id (index_video gives it).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Cancel an index job of the running server (queued: never starts; running: stops).
+
+    Videos it finished stay indexed; the one it was on is left as it was before the job.
+    """
+    from shotseek.ops.requests import JobRequest
+
+    job = calls.run(_settings(), "cancel_index", JobRequest(job_id=job_id))
+    if as_json:
+        render.print_json(job)
+        return
+    out.print(
+        f"job {job.job_id}: {job.state} ({job.counts.indexed} indexed, {job.counts.skipped} "
+        f"skipped, {job.counts.failed} failed)",
+        highlight=False,
+    )
+
+
+@_command()
+def config(
+    as_json: JsonOpt = False,
+    reference: Annotated[
+        bool,
+        typer.Option(
+            "--reference", help="Every setting as a Markdown table (docs/configuration.md)."
+        ),
+    ] = False,
+) -> None:
     """Show the effective settings.
 
     Defaults, then SHOTSEEK_* environment variables; secrets are masked.
     """
+    if reference:
+        sys.stdout.write(render.settings_reference())
+        return
     settings = _settings()
     data = settings.model_dump(mode="json")
     if as_json:
-        _print_json(data)
+        render.print_json(data)
         return
     for key, value in data.items():
         out.print(f"{key:<18} {value}", highlight=False)
