@@ -287,6 +287,25 @@ def test_what_runs_between_a_runs_staging_and_its_switch_leaves_it_whole(kind, b
         assert store.count_shots(MODEL, active_only=False) == 3  # the older runs are gone
 
 
+@pytest.mark.parametrize("kind", ENGINES)
+def test_re_indexing_keeps_the_captions_of_shots_whose_span_did_not_change(kind, tmp_path):
+    with open_store(kind, tmp_path) as store:
+        _, old, _ = _write(store, "vid-a", "old", 4, 1)  # shots of 2 s: 0-2, 2-4, 4-6, 6-8
+        store.set_caption(MODEL, old[0].shot_id, "a red car on a coastal road", caption_model="m")
+        store.set_caption(MODEL, old[2].shot_id, "a dog asleep in a kitchen", caption_model="m")
+        vectors = _vectors(2, 4)
+        record, new = synthetic_run("vid-a", vectors, run_id="new")
+        new[2] = new[2].model_copy(update={"end": 5.5})  # this span changed: 4-5.5
+        new[3] = new[3].model_copy(update={"start": 5.5})
+        store.write_run(record, new, vectors)
+        kept = store.captions(MODEL, [s.shot_id for s in new])
+        assert kept == {
+            new[0].shot_id: {"caption": "a red car on a coastal road", "caption_model": "m"}
+        }
+        found = store.query(MODEL, text="red car", limit=5)
+        assert [s.shot_id for s, _ in found] == [new[0].shot_id]  # searchable by its words
+
+
 # -- crash safety: kill -9 of a real writer at random instants --------------------------------
 
 WRITER = """

@@ -297,10 +297,11 @@ class ShotStore:
         col = shots_collection(model_id)
         this_run = Where(equals={"video_id": video_id, "run_id": run_id})
         written_at = time.time()
+        carried = self._captions_kept(record, shots)
         with self._runs_lock:
             self._runs_in_progress.add(run_id)
         try:
-            self._write_run(record, shots, vectors, col, this_run, written_at)
+            self._write_run(record, shots, vectors, col, this_run, written_at, carried)
         finally:
             with self._runs_lock:
                 self._runs_in_progress.discard(run_id)
@@ -313,6 +314,7 @@ class ShotStore:
         col: str,
         this_run: Where,
         written_at: float,
+        carried: dict[str, dict],
     ) -> None:
         video_id, run_id = record.video_id, record.run_id
         try:
@@ -333,6 +335,8 @@ class ShotStore:
                         for shot, vec in zip(shots[i : i + _BATCH], vectors[i : i + _BATCH])
                     ],
                 )
+            for shot_id, fields in carried.items():  # staged with the run, visible with it
+                self.engine.set_caption(col, shot_id, document_vector(fields["caption"]), fields)
             self.engine.set_payload(col, {"live": 1}, this_run)
             self._put_video(record)
         except BaseException:
@@ -340,6 +344,17 @@ class ShotStore:
             raise
         keep = [run_id, *self._in_progress()]  # another writer's staged run is not ours to drop
         self.engine.delete(col, Where(equals={"video_id": video_id}, none_of={"run_id": keep}))
+
+    def _captions_kept(self, record: VideoRecord, shots: Sequence[Shot]) -> dict[str, dict]:
+        """The captions of the video's current shots whose span the new run keeps, by the new
+        shots' ids: a caption describes the frames of a span, and re-indexing (another fps,
+        ``--force``) must not throw away the VLM's work where the frames are the same."""
+        if not self.engine.exists(shots_collection(record.model_id)):
+            return {}
+        old = self.shots_of(record.model_id, record.video_id)
+        found = self.captions(record.model_id, [s.shot_id for s in old])
+        by_span = {_span(s): found[s.shot_id] for s in old if s.shot_id in found}
+        return {s.shot_id: by_span[_span(s)] for s in shots if _span(s) in by_span}
 
     def _discard_unless_current(self, record: VideoRecord, run: Where) -> None:
         """After a failed write: remove the run's points, unless the record switch went through
@@ -494,6 +509,10 @@ class ShotStore:
             building=info.building,
             build_due=info.build_due,
         )
+
+
+def _span(shot: Shot) -> tuple[float, float]:
+    return round(shot.start, 6), round(shot.end, 6)
 
 
 def _is_uuid(value: str) -> bool:
