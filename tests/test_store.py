@@ -256,11 +256,16 @@ def test_a_failure_after_any_store_call_leaves_old_or_new_and_the_next_run_repai
 
 @pytest.mark.parametrize("kind", ENGINES)
 @pytest.mark.parametrize("between", ["garbage collection", "another run of the video"])
-def test_what_runs_between_a_runs_staging_and_its_switch_leaves_it_whole(kind, between, tmp_path):
-    """Two writers in one process (a socket request beside an MCP job): the second one's
-    garbage collection, or its own run's clean-up, once deleted the first's staged shots, and
-    its record then named shots that did not exist."""
+@pytest.mark.parametrize("writer", ["this process", "another process"])
+def test_what_runs_between_a_runs_staging_and_its_switch_leaves_it_whole(
+    kind, between, writer, tmp_path
+):
+    """Two writers (a socket request beside an MCP job; or two machines on one Qdrant server,
+    each with a store object of its own): the second one's garbage collection, or its own run's
+    clean-up, once deleted the first's staged shots, and its record then named shots that did
+    not exist."""
     with open_store(kind, tmp_path) as store:
+        other = store if writer == "this process" else ShotStore(store.settings, store.engine)
         _write(store, "vid-a", "old", 5, 1)
         vectors = _vectors(2, 3)
         record, shots = synthetic_run("vid-a", vectors, run_id="new")
@@ -271,9 +276,9 @@ def test_what_runs_between_a_runs_staging_and_its_switch_leaves_it_whole(kind, b
             if not meanwhile:
                 meanwhile.append(None)  # once: the other run sets a payload too
                 if between == "garbage collection":
-                    meanwhile[0] = store.collect_garbage(MODEL)
+                    meanwhile[0] = other.collect_garbage(MODEL)
                 else:
-                    meanwhile[0] = _write(store, "vid-a", "other", 4, 3)[0].run_id
+                    meanwhile[0] = _write(other, "vid-a", "other", 4, 3)[0].run_id
             return real(*args, **kwargs)
 
         store.engine.set_payload = staged  # type: ignore[method-assign]
@@ -304,6 +309,27 @@ def test_re_indexing_keeps_the_captions_of_shots_whose_span_did_not_change(kind,
         }
         found = store.query(MODEL, text="red car", limit=5)
         assert [s.shot_id for s, _ in found] == [new[0].shot_id]  # searchable by its words
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+def test_a_dead_writer_s_lease_expires_and_its_points_are_collected(kind, tmp_path, monkeypatch):
+    from shotseek.pipeline.store import shots as shots_module
+
+    with open_store(kind, tmp_path) as store:
+        _write(store, "vid-a", "a1", 3, 1)
+        vectors = _vectors(2, 5)
+        record, shots = synthetic_run("vid-a", vectors, run_id="killed")
+        store.engine.set_payload = lambda *a, **k: (_ for _ in ()).throw(Killed())  # type: ignore[method-assign]
+        store._discard_unless_current = lambda *a: None  # type: ignore[method-assign]
+        store._release = lambda run_id: None  # type: ignore[method-assign]
+        with pytest.raises(Killed):  # killed after staging: its lease and points stay
+            store.write_run(record, shots, vectors)
+    with open_store(kind, tmp_path) as store:  # the next process
+        assert store.count_shots(MODEL, active_only=False) == 8
+        assert store.collect_garbage(MODEL) == 0  # the lease is alive: it may be writing
+        monkeypatch.setattr(shots_module, "WRITER_LEASE_SECONDS", 0.0)  # ...until it expires
+        assert store.collect_garbage(MODEL) == 5
+        assert store.count_shots(MODEL, active_only=False) == 3
 
 
 # -- crash safety: kill -9 of a real writer at random instants --------------------------------
@@ -510,7 +536,7 @@ def test_a_swap_cut_short_by_a_kill_is_undone_on_open(tmp_path):
     with ShotStore(Settings(data_dir=tmp_path)) as store:
         assert store.shots_of(MODEL, "vid-a") == shots
     assert sorted(p.name for p in root.iterdir() if p.is_dir()) == sorted(
-        [live.name, videos_collection(MODEL)]
+        [live.name, videos_collection(MODEL), "shotseek_writers"]
     )
 
 

@@ -88,9 +88,11 @@ DEFAULT_RERANK, RERANK_MAX = 10, 50
 RRF_K, FUSION_CANDIDATES = 60, 100
 #: ``shotseek eval``: the recall cut-offs it reports, and how deep it looks for each query.
 EVAL_KS, EVAL_DEPTH = (1, 2, 5, 10, 20, 50), 50
-#: On a shared Qdrant server, shot points of a run younger than this that no video record names
-#: may be another process's index run in progress: garbage collection leaves them alone.
-GC_GRACE_SECONDS = 3600.0
+#: A run being written holds a lease in the store (``shotseek_writers``), renewed with every
+#: batch of shots it stages (256 shots: well under a second); garbage collection and other runs'
+#: clean-up leave a leased run alone. A lease not renewed for this long is a dead writer's (a
+#: process killed on another machine sharing the Qdrant server): its points are garbage.
+WRITER_LEASE_SECONDS = 120.0
 #: Still pictures (stills.py): a sample whose 32-pixel colour thumbnail differs from the last
 #: embedded sample's by at most this many levels (0-255) on average reuses its embedding.
 #: Generated stills differ by 0, slow motion on generated footage by 0.2–1 (at 2 fps);

@@ -20,10 +20,12 @@ leaves behind is invisible and removed by the next run (:meth:`ShotStore.collect
 
 **Writers.** An index run holds :meth:`ShotStore.writer` from its garbage collection to its last
 video, so two runs in one process (a server's socket and its MCP jobs) take turns. Below that,
-the store knows which runs are being written (from a :meth:`ShotStore.write_run`'s first point
-to its switch) and neither garbage collection nor another run's clean-up removes them: once, a
-collection placed between one run's staging and its switch deleted the staged shots, and the
-record then named 3 shots of which none existed.
+every run being written (from a :meth:`ShotStore.write_run`'s first point to its switch) holds a
+lease in the store's ``shotseek_writers`` collection, renewed with each batch it stages, and
+neither garbage collection nor another run's clean-up removes a run whose lease is alive, from
+this process or any other sharing a Qdrant server: once, a collection placed between one run's
+staging and its switch deleted the staged shots, and the record then named 3 shots of which
+none existed. A lease not renewed for ``WRITER_LEASE_SECONDS`` is a dead writer's.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shotseek.pipeline.config import GC_GRACE_SECONDS, Settings
+from shotseek.pipeline.config import WRITER_LEASE_SECONDS, Settings
 from shotseek.pipeline.errors import StoreMismatchError, VideoNotFoundError
 from shotseek.pipeline.models import (
     ID_NAMESPACE,
@@ -85,6 +87,12 @@ def video_point_id(video_id: str) -> str:
 
 
 LIVE = Where(equals={"live": 1})
+#: The collection of write leases: one vector-less point per run being written.
+WRITERS = "shotseek_writers"
+
+
+def _lease_id(run_id: str) -> str:
+    return str(uuid.uuid5(ID_NAMESPACE, f"lease/{run_id}"))
 
 
 class ShotStore:
@@ -122,8 +130,28 @@ class ShotStore:
             yield
 
     def _in_progress(self) -> list[str]:
+        """The runs being written: this process's, and those whose lease is alive."""
         with self._runs_lock:
-            return sorted(self._runs_in_progress)
+            runs = set(self._runs_in_progress)
+        if self.engine.exists(WRITERS):
+            now = time.time()
+            for point in self.engine.scroll(WRITERS, None):
+                if now - float(point.payload.get("renewed", 0)) < WRITER_LEASE_SECONDS:
+                    runs.add(str(point.payload.get("run_id")))
+        return sorted(runs)
+
+    def _lease(self, run_id: str) -> None:
+        """Take or renew the lease of a run being written."""
+        if not self.engine.exists(WRITERS):
+            self.engine.create(WRITERS, dim=None, metadata={"layout": LAYOUT}, indexes={})
+        point = Point(id=_lease_id(run_id), payload={"run_id": run_id, "renewed": time.time()})
+        self.engine.upsert(WRITERS, [point])
+
+    def _release(self, run_id: str) -> None:
+        try:
+            self.engine.delete_ids(WRITERS, [_lease_id(run_id)])
+        except Exception:  # the lease expires by itself
+            log.warning("could not release the write lease of run %s", run_id)
 
     # -- collections -------------------------------------------------------------------------
 
@@ -301,10 +329,12 @@ class ShotStore:
         with self._runs_lock:
             self._runs_in_progress.add(run_id)
         try:
+            self._lease(run_id)
             self._write_run(record, shots, vectors, col, this_run, written_at, carried)
         finally:
             with self._runs_lock:
                 self._runs_in_progress.discard(run_id)
+            self._release(run_id)
 
     def _write_run(
         self,
@@ -319,6 +349,8 @@ class ShotStore:
         video_id, run_id = record.video_id, record.run_id
         try:
             for i in range(0, len(shots), _BATCH):
+                if i:
+                    self._lease(run_id)  # renewed as the run goes
                 self.engine.upsert(
                     col,
                     [
@@ -366,27 +398,18 @@ class ShotStore:
         except Exception:  # the store may be what failed; the next run collects them
             log.warning("could not remove the points of a failed run; they stay invisible")
 
-    def collect_garbage(self, model_id: str, *, grace_seconds: float | None = None) -> int:
+    def collect_garbage(self, model_id: str) -> int:
         """Remove shot points that are not of their video's current run (what a killed or
-        failed run left). On a shared server, runs younger than ``grace_seconds`` may be
-        another process's run in progress and are left alone."""
+        failed run left), except the runs being written (their lease is alive)."""
         col = shots_collection(model_id)
         if not self.engine.exists(col):
             return 0
-        if grace_seconds is None:
-            grace_seconds = GC_GRACE_SECONDS if getattr(self.engine, "is_server", False) else 0.0
-        current = {v.run_id for v in self.list_videos(model_id)} | set(self._in_progress())
+        keep = {v.run_id for v in self.list_videos(model_id)} | set(self._in_progress())
         removed = 0
         for run_id, n in self.engine.facet(col, "run_id").items():
-            if run_id in current:
-                continue
-            if grace_seconds > 0:
-                sample = next(iter(self.engine.scroll(col, Where(equals={"run_id": run_id}))), None)
-                written = float(sample.payload.get("written_at", 0)) if sample else 0.0
-                if time.time() - written < grace_seconds:
-                    continue
-            self.engine.delete(col, Where(equals={"run_id": run_id}))
-            removed += n
+            if run_id not in keep:
+                self.engine.delete(col, Where(equals={"run_id": run_id}))
+                removed += n
         return removed
 
     # -- queries -----------------------------------------------------------------------------
