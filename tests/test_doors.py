@@ -6,10 +6,7 @@ indexed and their files decoded by worker processes (once, a token set made ever
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import sys
-import time
 
 import anyio
 import httpx2
@@ -20,6 +17,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.kit.archive import cli_env, run_cli
 from tests.kit.footage import Scene, make_footage, standard_footage
+from tests.kit.servers import http_server
 
 TOKEN = "a-token-for-every-door-0123456789"
 QUERY = "a red circle"
@@ -119,12 +117,6 @@ async def _mcp_answers(client: Client, media) -> dict:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _same(a: dict, b: dict, doors: str) -> None:
     assert a["index"] == b["index"] == ["indexed", "indexed"], doors
     assert a["videos"] == b["videos"], doors
@@ -152,21 +144,7 @@ def test_every_door_gives_the_same_answers_with_a_token_set(media, tmp_path):
 
     # one HTTP server with a token: the CLI through its socket, then MCP over HTTP
     env = _env(tmp_path / "served", media)
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "shotseek", "serve", "--http", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}/mcp"
-    try:
-        for _ in range(600):
-            try:
-                httpx2.post(url, json={}, timeout=2)
-                break
-            except httpx2.TransportError:
-                time.sleep(0.1)
+    with http_server(env) as url:
         answers["cli via the server"] = _cli_answers(env, media)
 
         async def over_http():
@@ -175,13 +153,10 @@ def test_every_door_gives_the_same_answers_with_a_token_set(media, tmp_path):
                 return await _mcp_answers(client, media)
 
         served = anyio.run(over_http)
-        # the server's store already held both files, indexed through its socket
-        assert served["index"] == ["skipped", "skipped"]
-        served["index"] = ["indexed", "indexed"]
-        answers["mcp http"] = served
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+    # the server's store already held both files, indexed through its socket
+    assert served["index"] == ["skipped", "skipped"]
+    served["index"] = ["indexed", "indexed"]
+    answers["mcp http"] = served
     first = answers.pop("cli")
     for door, answer in answers.items():
         _same(first, answer, f"cli alone against {door}")

@@ -122,25 +122,40 @@ def test_compare_runs_every_mode_side_by_side(archive, env, tmp_path):
     assert "best in its column" in human.stderr and "*" in human.stdout
 
 
-def _frames(text: str, fps: int = 25) -> str:
-    """``HH:MM:SS.mmm`` as a documentalist's ``HH:MM:SS:FF`` (the footage runs at 25 fps)."""
+def _on_frames(text: str, rate) -> tuple[str, str]:
+    """A logged time on the nearest frame at ``rate``, as ``HH:MM:SS.mmm`` and as a
+    documentalist's ``HH:MM:SS:FF``."""
     from shotseek.pipeline.models import parse_timecode
 
-    seconds = parse_timecode(text)
-    whole = int(seconds)
-    frame = round((seconds - whole) * fps)
-    return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}:{frame:02d}"
+    nominal = round(rate)
+    frames = round(parse_timecode(text) * rate)
+    whole, frame = divmod(frames, nominal)
+    smpte = f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d}:{frame:02d}"
+    return format_timecode(parse_timecode(smpte, rate)), smpte
 
 
 def test_a_log_in_hh_mm_ss_ff_is_read_at_each_video_s_frame_rate(archive, env, tmp_path):
-    _, rows = archive
+    from fractions import Fraction
+
+    from shotseek.pipeline.video import probe
+
+    data, rows = archive
+    rates = {  # the generated footage runs at about 10 fps; each file's own rate reads its log
+        name: Fraction(probe(data.parent / "media" / name).average_fps).limit_denominator(1001)
+        for name in {row[0] for row in rows}
+    }
+    spans = [
+        (video, _on_frames(start, rates[video]), _on_frames(end, rates[video]), label)
+        for video, start, end, label in rows
+    ]
+    seconds = [(video, start[0], end[0], label) for video, start, end, label in spans]
+    framed = [(video, start[1], end[1], label) for video, start, end, label in spans]
     in_seconds = json.loads(
-        runner.invoke(app, ["eval", str(_write(tmp_path / "s.csv", rows)), "--json"]).stdout
+        runner.invoke(app, ["eval", str(_write(tmp_path / "s.csv", seconds)), "--json"]).stdout
     )["runs"][0]
-    framed = [(video, _frames(start), _frames(end), label) for video, start, end, label in rows]
     bad = [
-        ("standard.mp4", "00:00:01:30", "00:00:02:00", "frame 30 of a 25 fps video"),
-        ("standard.mp4", "00:00:01;10", "00:00:02;00", "drop-frame at 25 fps"),
+        ("standard.mp4", "00:00:01:30", "00:00:02:00", "frame 30 of a 10 fps video"),
+        ("standard.mp4", "00:00:01;05", "00:00:02;00", "drop-frame at 10 fps"),
     ]
     result = runner.invoke(app, ["eval", str(_write(tmp_path / "f.csv", framed + bad)), "--json"])
     assert result.exit_code == 0, result.output
@@ -152,6 +167,6 @@ def test_a_log_in_hh_mm_ss_ff_is_read_at_each_video_s_frame_rate(archive, env, t
     ]
     reasons = {p["line"]: p["reason"] for p in report["problems"]}
     first_bad = len(framed) + 2
-    assert "frame 30" in reasons[first_bad] and "frames run 0-24" in reasons[first_bad]
+    assert "frame 30" in reasons[first_bad] and "frames run 0-9" in reasons[first_bad]
     assert "drop-frame" in reasons[first_bad + 1] and "29.97 and 59.94" in reasons[first_bad + 1]
     assert report["skipped"] == 2
