@@ -200,8 +200,8 @@ def test_the_cli_works_beside_a_running_server(running_server, monkeypatch):
     # ...and every command goes through the server instead.
     videos = json.loads(runner.invoke(app, ["videos", "--json"]).stdout)
     assert [v["file_name"] for v in videos] == ["clip.mp4"]
-    os.chdir(media)  # a relative path is resolved here, not in the server's folder
-    structure = runner.invoke(app, ["structure", "clip.mp4", "--json"])
+    monkeypatch.chdir(media)  # a relative path is resolved here, not in the server's folder
+    structure = runner.invoke(app, ["structure", "./clip.mp4", "--json"])
     assert structure.exit_code == 0, structure.output
     assert json.loads(structure.stdout)["video"]["path"] == str(media / "clip.mp4")
     found = runner.invoke(app, ["search", "a green star", "--video", "clip.mp4", "--json"])

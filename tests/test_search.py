@@ -316,7 +316,9 @@ def test_cli_search_then_refine_across_invocations(tmp_path, monkeypatch):
     assert json.loads(result.stdout)["feedback"]["positive"][0].startswith(short)
     for command in (["videos"], ["structure", "clip.mp4"]):
         result = runner.invoke(app, command)
-        assert result.exit_code == 0 and max(map(len, result.stdout.splitlines())) <= 80
+        assert result.exit_code == 0 and max(map(len, result.stdout.splitlines())) <= 80, (
+            result.output
+        )
         assert "…" not in result.stdout
     result = runner.invoke(app, ["search"])
     assert result.exit_code == 2

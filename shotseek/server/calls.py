@@ -79,7 +79,11 @@ def keep_text_graphs(settings: Settings) -> None:
 
 
 def as_sent(ref: str) -> str:
-    """A reference as the running server must see it: an existing relative path made absolute
-    (the server's working directory is not ours); ids and names as they are."""
+    """A reference as the operation must see it, wherever it runs: a path (it has a folder in
+    it) that exists here made absolute, since a server's working directory is not ours; ids
+    and bare file names as they are (the rule MCP's tools follow too), so that ``clip.mp4``
+    names the indexed file of that name even where another ``clip.mp4`` lies in this folder."""
+    if "/" not in ref and "\\" not in ref and not ref.startswith("~"):
+        return ref
     path = Path(ref).expanduser()
     return str(path.absolute()) if path.exists() else ref

@@ -65,6 +65,7 @@ CheckpointTagOpt = Annotated[
         "(applies that tag's mean/std and QuickGELU).",
     ),
 ]
+VideoArg = Annotated[str, typer.Argument(help="Video id (or prefix), path or file name.")]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")]
 
 
@@ -243,7 +244,7 @@ def videos(
 
 @_command()
 def structure(
-    video: Annotated[str, typer.Argument(help="Video id (or prefix), path or file name.")],
+    video: VideoArg,
     model: ModelOpt = None,
     pretrained: PretrainedOpt = None,
     as_json: JsonOpt = False,
@@ -729,12 +730,13 @@ def check_model(
 
 @_command()
 def forget(
-    video: Annotated[str, typer.Argument(help="Video id (or prefix), path or file name.")],
+    video: VideoArg,
     as_json: JsonOpt = False,
 ) -> None:
-    """Remove a video from the archive: its shots, thumbnails and captions, every model's.
+    """Forget a video: its shots, thumbnails and captions.
 
-    The file itself is not touched; index it again to bring it back.
+    Under every model that indexed it. The file itself is not touched; index it again to bring
+    it back.
     """
     from shotseek.ops.requests import ForgetRequest
 
@@ -752,9 +754,10 @@ def cancel(
     job_id: Annotated[str, typer.Argument(help="An index job's id (index_video gives it).")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Cancel an index job of the running server (queued: never starts; running: stops).
+    """Cancel an index job of the running server.
 
-    Videos it finished stay indexed; the one it was on is left as it was before the job.
+    A queued job never starts; a running one stops at its next step. Videos it finished stay
+    indexed; the one it was on is left as it was before the job.
     """
     from shotseek.ops.requests import JobRequest
 

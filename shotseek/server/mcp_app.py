@@ -312,6 +312,9 @@ ShotIds = Annotated[
     list[Ref] | None, Field(max_length=MAX_LIST_ITEMS, description="Shot ids from the hits.")
 ]
 Texts = Annotated[list[QueryText] | None, Field(max_length=MAX_LIST_ITEMS)]
+VideoRef = Annotated[
+    Ref, Field(description="Video id (or prefix), file name, or path (relative: from the roots).")
+]
 
 
 @_user_errors
@@ -413,10 +416,7 @@ async def cancel_index(
 
 @_user_errors
 async def forget_video(
-    video: Annotated[
-        Ref,
-        Field(description="Video id (or prefix), file name, or path (relative: from the roots)."),
-    ],
+    video: VideoRef,
     ctx: Context[SharedContext, Any],
 ) -> Forgotten:
     """Remove a video from the archive: its shots, thumbnails and captions, under every model.
@@ -567,10 +567,7 @@ async def list_videos(ctx: Context[SharedContext, Any]) -> VideoList:
 
 @_user_errors
 async def get_video_structure(
-    video: Annotated[
-        Ref,
-        Field(description="Video id (or prefix), file name, or path (relative: from the roots)."),
-    ],
+    video: VideoRef,
     ctx: Context[SharedContext, Any],
 ) -> VideoStructure:
     """One video's hierarchy: semantic classes (looks that recur) → scenes (runs of one
