@@ -37,31 +37,39 @@ def _env(data, media):
 
 
 def _hits(result: dict) -> list[tuple]:
+    """Hits as plain data: the CLI's (each with its shot) and MCP's compact ones alike."""
+    shots = [h.get("shot", h) for h in result["hits"]]
     return [
-        (h["shot"]["path"].rsplit("/", 1)[-1], h["shot"]["start"], h["shot"]["end"], h["score"])
-        for h in result["hits"]
+        (s["path"].rsplit("/", 1)[-1], s["start"], s["end"], h["score"])
+        for s, h in zip(shots, result["hits"], strict=True)
     ]
 
 
 def _videos(records: list[dict]) -> list[tuple]:
     return sorted(
-        (v["file_name"], v["n_classes"], v["n_scenes"], v["n_shots"], v["duration"])
+        (v["path"].rsplit("/", 1)[-1], v["n_classes"], v["n_scenes"], v["n_shots"], v["duration"])
         for v in records
     )
 
 
 def _structure(found: dict) -> list[tuple]:
-    return [
-        (s["start"], s["end"], s["boundary"], scene["class_index"])
-        for scene in found["scenes"]
-        for s in scene["shots"]
-    ]
+    """Each shot's span, how it starts and its scene's class: from the CLI's nested structure
+    or from MCP's page (shots with their scene's index, the scenes with their class)."""
+    if "shots" not in found:
+        return [
+            (s["start"], s["end"], s["boundary"], scene["class_index"])
+            for scene in found["scenes"]
+            for s in scene["shots"]
+        ]
+    assert "next_cursor" not in found  # one page holds this video
+    classes = {scene["index"]: scene["class_index"] for scene in found["scenes"]}
+    return [(s["start"], s["end"], s["boundary"], classes[s["scene"]]) for s in found["shots"]]
 
 
 def _answers(index, videos, structure, search, refine) -> dict:
     """One door's answers, as plain data."""
     first = search()
-    worst = first["hits"][-1]["shot"]["shot_id"]
+    worst = first["hits"][-1].get("shot", first["hits"][-1])["shot_id"]
     refined = refine(first["search_id"], worst)
     return {
         "index": sorted(r["status"] for r in index["results"]) if "results" in index else index,
@@ -100,11 +108,10 @@ async def _mcp_answers(client: Client, media) -> dict:
 
     index = await tool("index_video", path=str(media), wait_seconds=300)
     assert index["state"] == "finished", index
-    index = {"results": index["results"]}
     videos = (await tool("list_videos"))["videos"]
     structure = await tool("get_video_structure", video="standard.mp4")
     search = await tool("search_shots", text=QUERY, limit=5, include_thumbnails=False)
-    worst = search["hits"][-1]["shot"]["shot_id"]
+    worst = search["hits"][-1]["shot_id"]
     refine = await tool(
         "refine_search", search_id=search["search_id"], negative=[worst], include_thumbnails=False
     )

@@ -18,7 +18,6 @@ from pydantic import BaseModel
 from shotseek.ops.archive import Archive, Call
 from shotseek.ops.requests import (
     SPECS,
-    CaptionProgress,
     CaptionRequest,
     EvalRequest,
     ForgetRequest,
@@ -30,6 +29,7 @@ from shotseek.ops.requests import (
     RefineRequest,
     SearchRequest,
     Spec,
+    StepProgress,
     StructureRequest,
     VideoList,
     VideosRequest,
@@ -220,7 +220,11 @@ def search(archive: Archive, request: SearchRequest, call: Call) -> SearchResult
     from shotseek.pipeline import search as searching
 
     return searching.search(
-        archive.settings, archive.store, request.query, image_bytes=request.image_data
+        archive.settings,
+        archive.store,
+        request.query,
+        image_bytes=request.image_data,
+        progress=_steps(call),
     )
 
 
@@ -228,7 +232,18 @@ def search(archive: Archive, request: SearchRequest, call: Call) -> SearchResult
 def refine(archive: Archive, request: RefineRequest, call: Call) -> SearchResult:
     from shotseek.pipeline import search as searching
 
-    return searching.refine(archive.settings, archive.store, **request.model_dump())
+    return searching.refine(
+        archive.settings, archive.store, **request.model_dump(), progress=_steps(call)
+    )
+
+
+def _steps(call: Call):
+    """A pipeline's ``progress(done, total, step)`` as the caller's step events."""
+
+    def report(done: int, total: int, step: str) -> None:
+        call.report(StepProgress(done=done, total=total, step=step))
+
+    return report
 
 
 # -- the VLM and evaluation ----------------------------------------------------------------------
@@ -239,7 +254,8 @@ def caption(archive: Archive, request: CaptionRequest, call: Call) -> CaptionRep
     from shotseek.pipeline import captions
 
     def progress(done: int, total: int, _: object = None) -> None:
-        call.report(CaptionProgress(done=done, total=total))
+        step = f"captioning shot {done + 1} of {total}" if done < total else "done"
+        call.report(StepProgress(done=done, total=total, step=step))
 
     if request.shot_ids is not None:
         model_id = catalog.reader_model(archive.store, archive.settings).model_id

@@ -112,6 +112,8 @@ class RefineRequest(Request):
     negative_text: list[QueryText] | None = Field(None, max_length=MAX_LIST_ITEMS)
     limit: int | None = Field(None, ge=1, le=LIMIT_MAX)
     include_judged: bool = False
+    rerank: int = Field(0, ge=0, le=RERANK_MAX, description="The VLM judges and reorders.")
+    explain: bool = Field(False, description="The VLM says why each top hit fits.")
 
 
 class CaptionRequest(Request):
@@ -126,9 +128,12 @@ class CaptionRequest(Request):
     )
 
 
-class CaptionProgress(BaseModel):
+class StepProgress(BaseModel):
+    """A long operation's step: the VLM judging or captioning shot after shot."""
+
     done: int
     total: int
+    step: str
 
 
 class EvalRequest(Request):
@@ -161,9 +166,9 @@ SPECS: dict[str, Spec] = {
         Spec("videos", VideosRequest, VideoList),
         Spec("index_states", NoRequest, IndexStates),
         Spec("structure", StructureRequest, VideoStructure),
-        Spec("search", SearchRequest, SearchResult),
-        Spec("refine", RefineRequest, SearchResult),
-        Spec("caption", CaptionRequest, CaptionReport, CaptionProgress),
+        Spec("search", SearchRequest, SearchResult, StepProgress),
+        Spec("refine", RefineRequest, SearchResult, StepProgress),
+        Spec("caption", CaptionRequest, CaptionReport, StepProgress),
         Spec("eval", EvalRequest, EvalReport),
     ]
 }

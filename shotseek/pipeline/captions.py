@@ -133,6 +133,7 @@ class Vlm:
             timeout=httpx.Timeout(settings.vlm_timeout, connect=VLM_CONNECT_TIMEOUT),
         )
         self._capabilities: list[str] | None = None
+        self._timeout = settings.vlm_timeout  # the read timeout of the request being made
         self.requests = 0  # chat requests sent, for the curious and the tests
 
     def close(self) -> None:
@@ -157,6 +158,11 @@ class Vlm:
                 "compose up`) or set SHOTSEEK_OLLAMA_URL to where it runs"
             ) from exc
         except httpx.TimeoutException as exc:
+            if self._timeout < self.settings.vlm_timeout:
+                raise VlmUnavailableError(
+                    f"{self.model} gave no answer within the {self._timeout:.0f} s left of the "
+                    "VLM budget (SHOTSEEK_VLM_BUDGET_SECONDS)"
+                ) from exc
             raise VlmUnavailableError(
                 f"{self.model} in Ollama at {self.url} gave no answer within "
                 f"{self.settings.vlm_timeout:.0f} s (SHOTSEEK_VLM_TIMEOUT): a GPU, a smaller "
@@ -164,6 +170,21 @@ class Vlm:
             ) from exc
         except httpx.HTTPError as exc:
             raise VlmUnavailableError(f"talking to Ollama at {self.url} failed: {exc}") from exc
+
+    def _limit(self, deadline: float | None) -> None:
+        """The next request's read timeout: ``vlm_timeout``, or less where a budget ends
+        sooner (the client's own httpx client carries it)."""
+        seconds = self.settings.vlm_timeout
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise VlmUnavailableError(
+                    f"the VLM budget ran out before {self.model} was asked "
+                    "(SHOTSEEK_VLM_BUDGET_SECONDS)"
+                )
+            seconds = min(seconds, left)
+        self._timeout = seconds
+        self._client._client.timeout = httpx.Timeout(seconds, connect=VLM_CONNECT_TIMEOUT)
 
     def check(self) -> list[str]:
         """The model's capabilities; fails when it is missing or cannot see images."""
@@ -178,15 +199,18 @@ class Vlm:
             self._capabilities = capabilities
         return self._capabilities
 
-    def ask(self, text: str, image: bytes, schema: type[T]) -> T:
+    def ask(self, text: str, image: bytes, schema: type[T], within: float | None = None) -> T:
         """The model's answer about the image, validated against ``schema`` (asked twice at
-        most)."""
+        most); ``within``: seconds the whole answer may take (a budget's remainder), else
+        each request gets ``vlm_timeout``."""
+        deadline = None if within is None else time.monotonic() + max(0.0, within)
         capabilities = self.check()
         width, height = Image.open(io.BytesIO(image)).size
         tokens = (width // _TOKEN_PX) * (height // _TOKEN_PX) + _TEXT_TOKENS
         extra = {"think": False} if "thinking" in capabilities else {}
         problem = ""
         for _ in range(2):
+            self._limit(deadline)
             response = self._call(
                 self._client.chat,
                 model=self.model,
@@ -261,10 +285,17 @@ def caption_shots(
                 try:
                     image = shot_image(shots[shot_id], settings)
                     answer = vlm.ask(
-                        template.render(frames=settings.vlm_frames), image, CaptionAnswer
+                        template.render(frames=settings.vlm_frames),
+                        image,
+                        CaptionAnswer,
+                        within=None if deadline is None else deadline - time.monotonic(),
                     )
-                except VlmUnavailableError:
-                    raise
+                except VlmUnavailableError as exc:
+                    if deadline is None or time.monotonic() < deadline - 0.5:
+                        raise
+                    result = ShotCaption(  # the budget ended inside the request
+                        shot_id=shot_id, by=key, error=f"not captioned: {exc}; ask again"
+                    )
                 except ShotseekError as exc:
                     result = ShotCaption(shot_id=shot_id, by=key, error=str(exc))
                 else:
@@ -324,12 +355,15 @@ def judge_hits(
     *,
     rerank: bool,
     vlm: Vlm | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> SearchResult:
     """Judge the first ``count`` hits against the query text; with ``rerank`` put them in the
     order the rule gives: judged hits first, matches before non-matches, then by VLM relevance,
     then by CLIP score; hits not judged keep their CLIP order after them. Without ``rerank`` the
     order stays and each judged hit gets its explanation. Failures become a note, never an
-    error: the CLIP hits stand."""
+    error: the CLIP hits stand. The budget (``vlm_budget_seconds``) bounds each VLM request
+    too, not only the loop; ``progress`` hears each shot before it is judged (and may raise to
+    stop: the judgements made are kept on disk)."""
     query = (result.query.text or "").strip()
     if not query:
         return _noted(result, "the VLM judges hits against query text: this search has none")
@@ -342,6 +376,8 @@ def judge_hits(
     problems: list[str] = []
     try:
         for i, hit in enumerate(hits[:count]):
+            if progress is not None:
+                progress(i, count, f"judging shot {i + 1} of {count}")
             if time.monotonic() > deadline:
                 problems.append(
                     f"{count - i} hits were not judged: the VLM budget of "
@@ -355,7 +391,10 @@ def judge_hits(
                 try:
                     image = shot_image(hit.shot, settings)
                     answer = vlm.ask(
-                        template.render(frames=settings.vlm_frames, query=query), image, JudgeAnswer
+                        template.render(frames=settings.vlm_frames, query=query),
+                        image,
+                        JudgeAnswer,
+                        within=deadline - time.monotonic(),
                     )
                 except VlmUnavailableError as exc:
                     problems.append(f"no VLM judgement: {exc}")

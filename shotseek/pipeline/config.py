@@ -71,6 +71,12 @@ MAX_SEARCHES_KEPT = 500
 CALIBRATION_WINDOW, CALIBRATION_MIN, NO_MATCH_MARGIN = 50, 5, 3.0
 #: An index job's reply lists at most this many failures and this many results a page.
 JOB_FAILURES_SHOWN, JOB_PAGE_MAX = 20, 100
+#: An MCP reply's structured content stays under this many bytes (a chat model reads all of
+#: it): long lists come in pages, with a cursor. A structure page holds at most this many shots.
+MCP_REPLY_BYTES, STRUCTURE_PAGE_MAX = 64_000, 200
+#: A long MCP call (the VLM judging or captioning shots) says which step it is on at least this
+#: often: common clients give up on a silent call after about 60 s.
+PROGRESS_EVERY_S = 3.0
 #: The embedded store's search index (HNSW): edges per node, candidates while building, and how
 #: many KB of vectors outside it are searched exactly instead (10,000 KB: about 3,300 768-D shots;
 #: below that a scan is as fast as the graph). Qdrant's defaults.

@@ -56,6 +56,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Told each step of a long search: (steps done, steps in all, what it does now).
+Progress = Callable[[int, int, str], None]
+
 #: The enrichment step: takes the judged result and returns it with hits captioned, explained
 #: or reordered (VLM enrichment plugs in here). It runs after the hits are found and before the
 #: result is recorded, so a refinement builds on what the user saw.
@@ -176,9 +179,11 @@ def search(
     enrich: Sequence[Enricher] = (),
     model_id: str | None = None,
     record: bool = True,
+    progress: Progress | None = None,
 ) -> SearchResult:
     """Search shots by text, image (a path in ``query.image`` or ``image_bytes``), or both;
-    in the shots of ``model_id`` when given (else the readers' model, see catalog)."""
+    in the shots of ``model_id`` when given (else the readers' model, see catalog).
+    ``progress(done, total, step)`` hears each VLM step (it may raise to stop the search)."""
     text = (query.text or "").strip() or None
     if text is None and query.image is None and image_bytes is None:
         raise QueryError("empty query: give text, an image, or both")
@@ -231,13 +236,15 @@ def search(
         found,
         vector=vector,
         judged=query.mode == "clip",
-        enrich=[*_vlm_steps(settings, store, query), *enrich],
+        enrich=[*_vlm_steps(settings, store, query, progress), *enrich],
         notes=notes,
         record=record,
     )
 
 
-def _vlm_steps(settings: Settings, store: ShotStore, query: SearchQuery) -> list[Enricher]:
+def _vlm_steps(
+    settings: Settings, store: ShotStore, query: SearchQuery, progress: Progress | None
+) -> list[Enricher]:
     """The enrichment the query asks for: stored captions on every hit; with ``rerank`` or
     ``explain``, the VLM's judgement of the top hits (pipeline/captions.py)."""
     from shotseek.pipeline import captions
@@ -245,7 +252,11 @@ def _vlm_steps(settings: Settings, store: ShotStore, query: SearchQuery) -> list
     steps: list[Enricher] = [lambda r: captions.with_captions(settings, store, r)]
     if query.rerank or query.explain:
         count = query.rerank or min(DEFAULT_RERANK, query.limit)
-        steps.append(lambda r: captions.judge_hits(settings, r, count, rerank=query.rerank > 0))
+        steps.append(
+            lambda r: captions.judge_hits(
+                settings, r, count, rerank=query.rerank > 0, progress=progress
+            )
+        )
     return steps
 
 
@@ -260,10 +271,15 @@ def refine(
     negative_text: list[str] | None = None,
     limit: int | None = None,
     include_judged: bool = False,
+    rerank: int = 0,
+    explain: bool = False,
     encoder: ClipEncoder | TextGraph | None = None,
     enrich: Sequence[Enricher] = (),
+    progress: Progress | None = None,
 ) -> SearchResult:
-    """A new search built on an earlier one plus feedback: "more like these, not like those"."""
+    """A new search built on an earlier one plus feedback: "more like these, not like those".
+    The VLM judges the new hits only when this refinement asks (``rerank``, ``explain``): its
+    parent's judgements are not made again (they cost seconds a shot)."""
     try:
         new = Feedback(
             positive=[s.strip() for s in positive or []],
@@ -302,7 +318,9 @@ def refine(
         encoder = reader_encoder(settings, model, text_only=True)
     said = {t: encoder.encode_text(t) for t in words} if encoder is not None else {}
     base = np.asarray(record.vector, dtype=np.float32)
-    query = parent.query.model_copy(update={"limit": limit or parent.query.limit})
+    query = parent.query.model_copy(
+        update={"limit": limit or parent.query.limit, "rerank": rerank, "explain": explain}
+    )
     found = store.query(
         model_id,
         positive_vectors=[
@@ -329,7 +347,7 @@ def refine(
         judged=False,
         feedback=feedback,
         parent_id=parent.search_id,
-        enrich=[*_vlm_steps(settings, store, query), *enrich],  # as the search asked
+        enrich=[*_vlm_steps(settings, store, query, progress), *enrich],
         notes=[encoder.text_overflow(t) for t in new.text + new.negative_text] if encoder else [],
     )
 

@@ -42,6 +42,9 @@ class OllamaStandIn:
     )
     invalid_answers: int = 0  # this many chat answers are not JSON
     delay: float = 0.0  # seconds before each chat answer
+    #: what the footage's signs say: read out into captions' on-screen text (a stand-in for
+    #: a VLM that reads text in the picture, as the caption prompt asks)
+    on_screen_text: str = ""
     chats: list[ChatSeen] = field(default_factory=list)
 
     def start(self) -> str:
@@ -57,7 +60,10 @@ class OllamaStandIn:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting (a timeout, a budget): as Ollama sees it
 
             def do_GET(self) -> None:
                 if self.path == "/api/tags":
@@ -105,7 +111,7 @@ class OllamaStandIn:
                     standin.invalid_answers -= 1
                     content = "Sure! The shot shows a shape."
                 else:
-                    content = json.dumps(answer(seen))
+                    content = json.dumps(answer(seen, standin.on_screen_text))
                 return self._reply(
                     200,
                     {
@@ -138,7 +144,7 @@ def colour_of(image: bytes) -> str:
     return names[int(np.bincount(nearest, minlength=len(names)).argmax())]
 
 
-def answer(seen: ChatSeen) -> dict:
+def answer(seen: ChatSeen, on_screen_text: str = "") -> dict:
     colour = colour_of(seen.images[0]) if seen.images else "grey"
     if "searching a film archive asked for" in seen.text:
         query = seen.text.split('asked for: "', 1)[1].split('"', 1)[0].lower()
@@ -151,6 +157,6 @@ def answer(seen: ChatSeen) -> dict:
     return {
         "caption": f"A {colour} shape on a grey background.",
         "objects": [f"{colour} shape"],
-        "on_screen_text": "",
+        "on_screen_text": on_screen_text,
         "shot_type": "medium",
     }
