@@ -137,13 +137,19 @@ def quality(n_videos: int, tmp: Path) -> None:
 
 
 def fill_random_shots(
-    store: ShotStore, encoder, size: int, rng: np.random.Generator, thumbnail: str | None = None
+    store: ShotStore,
+    encoder,
+    size: int,
+    rng: np.random.Generator,
+    thumbnail: str | None = None,
+    per_video: int = 500,
 ) -> float:
-    """Store ``size`` random unit-vector shots (videos of 500 shots); returns seconds taken."""
-    per_video = 500
+    """Store ``size`` random unit-vector shots (videos of ``per_video`` shots); returns seconds
+    taken. Video ids continue after those already in the store."""
+    first = len(store.list_videos(encoder.model_id)) if store.models() else 0
     t0 = time.perf_counter()
     for v in range(0, size, per_video):
-        video_id = f"bench{v:06d}"
+        video_id = f"bench{first + v // per_video:06d}"
         run_id = uuid.uuid4().hex[:12]
         n = min(per_video, size - v)
         shots = [

@@ -64,6 +64,11 @@ MAX_REF_CHARS = 4096
 #: Query images: file size, and pixels before decoding (a 316 KB PNG can hold 100 megapixels).
 MAX_IMAGE_BYTES = 50 * 2**20
 MAX_IMAGE_PIXELS = 50_000_000
+#: ...and sent inline (MCP's image_base64): base64 of that, with room for line breaks; an MCP
+#: request over HTTP may be that large plus its envelope (the SDK's own cap is 4 MB, which once
+#: refused a 4 MB photo that the tool's schema accepted).
+MAX_IMAGE_BASE64_CHARS = 70 * 2**20
+MAX_HTTP_REQUEST_BYTES = MAX_IMAGE_BASE64_CHARS + 2**20
 #: Query images are decoded (JPEG: reduced in the decoder) to at most this many pixels a side.
 QUERY_IMAGE_SIDE = 1024
 #: Searches kept for refine, and what calibrates no_good_match (see pipeline/history.py).

@@ -55,6 +55,7 @@ from shotseek.pipeline.config import (
     FPS_MAX,
     FPS_MIN,
     JOB_PAGE_MAX,
+    MAX_IMAGE_BASE64_CHARS,
     MAX_LIST_ITEMS,
     MCP_LIMIT_MAX,
     PROGRESS_EVERY_S,
@@ -445,7 +446,7 @@ async def search_shots(
     text: Annotated[QueryText | None, Field(description="What to find, in words.")] = None,
     image: Annotated[Ref | None, Field(description="A still's path under the roots.")] = None,
     image_base64: Annotated[
-        str | None, Field(max_length=70 * 2**20, description="A still, base64.")
+        str | None, Field(max_length=MAX_IMAGE_BASE64_CHARS, description="A still, base64.")
     ] = None,
     image_weight: Annotated[
         float, Field(ge=0.0, le=1.0, description="The image's share with text.")

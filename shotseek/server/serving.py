@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shotseek.pipeline.config import Settings
+from shotseek.pipeline.config import MAX_HTTP_REQUEST_BYTES, Settings
 from shotseek.pipeline.errors import ShotseekError
 from shotseek.server.render import err
 
@@ -29,10 +29,25 @@ def serve(settings: Settings, http: bool, host: str, port: int) -> None:
             local.stop()
 
 
+def http_app(server: Any, settings: Settings, host: str, port: int) -> Any:
+    """The MCP server as an ASGI app for ``host:port``: streamable HTTP at ``/mcp``, Host and
+    Origin checked, requests as large as an inline query image, the bearer token required when
+    one is set."""
+    from shotseek.server.http_auth import BearerTokenMiddleware, transport_security
+
+    app = server.streamable_http_app(
+        host=host,
+        transport_security=transport_security(host, port, settings.allowed_host_names),
+        max_request_body_size=MAX_HTTP_REQUEST_BYTES,
+    )
+    if settings.token:
+        app = BearerTokenMiddleware(app, settings.token.get_secret_value())
+    return app
+
+
 def _serve_mcp(
     settings: Settings, http: bool, host: str, port: int, handler: Any, local: Any
 ) -> None:
-    from shotseek.server.http_auth import BearerTokenMiddleware, transport_security
     from shotseek.server.mcp_app import SharedContext, create_server
 
     if not settings.media_root_paths:
@@ -52,12 +67,7 @@ def _serve_mcp(
         context = shared.get()  # one clear line now, not a traceback per request later
         if context.unavailable:
             raise ShotseekError(context.unavailable)
-        app_ = server.streamable_http_app(
-            host=host,
-            transport_security=transport_security(host, port, settings.allowed_host_names),
-        )
-        if settings.token:
-            app_ = BearerTokenMiddleware(app_, settings.token.get_secret_value())
+        app_ = http_app(server, settings, host, port)
         err.print(
             f"shotseek MCP server on http://{host}:{port}/mcp"
             f"{' (bearer token required)' if settings.token else ''}"
