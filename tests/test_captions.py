@@ -144,8 +144,12 @@ def test_rerank_puts_what_the_vlm_sees_first_and_a_repeat_asks_nothing(archive, 
     ranked = search(settings, store, SearchQuery(text="a red square", limit=5, rerank=5))
     assert len(standin.chats) == asked  # the search's own rerank reads the same judgements
     assert [h.shot.shot_id for h in ranked.hits] == [h.shot.shot_id for h in reranked.hits]
-    refined = refine(settings, store, ranked.search_id, positive=[ranked.hits[0].shot.shot_id])
-    assert refined.query.rerank == 5 and all(h.judged_by for h in refined.hits)  # kept on refine
+    liked = [ranked.hits[0].shot.shot_id]
+    refined = refine(settings, store, ranked.search_id, positive=liked)
+    assert len(standin.chats) == asked  # a refinement judges only when asked to
+    assert refined.query.rerank == 0 and not any(h.judged_by for h in refined.hits)
+    judged = refine(settings, store, ranked.search_id, positive=liked, rerank=5)
+    assert judged.query.rerank == 5 and all(h.judged_by for h in judged.hits)
     explained = judge_hits(settings, result, 2, rerank=False)  # explain: order kept
     assert [h.shot.shot_id for h in explained.hits] == [h.shot.shot_id for h in result.hits]
     assert [h.explanation is not None for h in explained.hits] == [True, True, False, False, False]

@@ -366,6 +366,10 @@ def refine(
     include_judged: Annotated[
         bool, typer.Option("--include-judged", help="Also return the shots already marked.")
     ] = False,
+    rerank: RerankOpt = 0,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="The VLM says why each top hit fits (order kept).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Refine a search: more like these, less like those.
@@ -384,6 +388,8 @@ def refine(
             negative_text=not_text,
             limit=limit,
             include_judged=include_judged,
+            rerank=rerank,
+            explain=explain,
         )
     except ValueError as exc:
         raise ShotseekError(validation_message(exc)) from exc
