@@ -200,3 +200,33 @@ def test_long_lists_come_in_bounded_pages_that_repeat_and_skip_nothing(tmp_path)
         assert bad.is_error and "cursor" in bad.content[0].text
     finally:
         shared.close()
+
+
+def test_compact_schemas_keep_fields_named_like_keywords():
+    from shotseek.server.mcp_views import compact_schema
+
+    schema = {
+        "type": "object",
+        "title": "X",
+        "properties": {
+            "title": {"type": "string", "title": "Title"},
+            "description": {
+                "anyOf": [{"type": "string"}, {"type": "null"}],
+                "default": None,
+                "description": "A field named like a keyword.",
+            },
+        },
+        "required": ["title"],
+    }
+    assert compact_schema(schema) == {
+        "type": "object",
+        "properties": {
+            "title": {"type": "string"},
+            "description": {"type": "string", "description": "A field named like a keyword."},
+        },
+        "required": ["title"],
+    }
+    assert compact_schema(schema, output=True) == {
+        "type": "object",
+        "properties": {"title": {"type": "string"}, "description": {"type": "string"}},
+    }

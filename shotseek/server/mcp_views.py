@@ -58,24 +58,20 @@ def compact_schema(schema: Any, *, output: bool = False) -> Any:
     if not isinstance(schema, dict):
         return schema
     dropped = {"title", "required", "description"} if output else {"title", "minLength"}
-    out = {
-        k: compact_schema(v, output=output)
-        for k, v in schema.items()
-        if (k not in dropped or k == "properties")
-        and not (k == "maxLength" and isinstance(v, int) and v >= MAX_REF_CHARS)
-    }
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in ("properties", "$defs") and isinstance(value, dict):  # names, not keywords
+            out[key] = {name: compact_schema(v, output=output) for name, v in value.items()}
+        elif key not in dropped and not (
+            key == "maxLength" and isinstance(value, int) and value >= MAX_REF_CHARS
+        ):
+            out[key] = compact_schema(value, output=output)
     branches = out.get("anyOf")
     if "default" in out and out["default"] is None and isinstance(branches, list):
         kept = [b for b in branches if b != {"type": "null"}]
         if len(kept) == 1:
             del out["anyOf"], out["default"]
             out = {**kept[0], **out}
-    properties = out.get("properties")
-    if isinstance(properties, dict):
-        out["properties"] = {
-            name: {k: v for k, v in prop.items() if k != "title"}
-            for name, prop in properties.items()
-        }
     if "$defs" in out:
         out = _inline_single_use(out)
     return out
