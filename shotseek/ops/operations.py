@@ -64,10 +64,6 @@ class Operation(Generic[Q, R]):
     spec: Spec
     run: Callable[[Archive, Q, Call], R]
 
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
     def __call__(self, archive: Archive, request: Q, call: Call | None = None) -> R:
         return self.run(archive, request, call or Call())
 

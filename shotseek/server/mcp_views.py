@@ -262,15 +262,7 @@ class VideoView(BaseModel):
 
     @classmethod
     def of(cls, record: VideoRecord) -> VideoView:
-        return cls(
-            video_id=record.video_id,
-            path=record.path,
-            duration=record.duration,
-            n_classes=record.n_classes,
-            n_scenes=record.n_scenes,
-            n_shots=record.n_shots,
-            model_id=record.model_id,
-        )
+        return cls.model_validate(record, from_attributes=True)  # its fields, read off it
 
 
 class VideoPage(BaseModel):
@@ -390,8 +382,5 @@ class CaptionsView(BaseModel):
     @classmethod
     def of(cls, report: CaptionReport) -> CaptionsView:
         return cls(
-            captions=[
-                CaptionView(shot_id=c.shot_id, caption=c.caption, cached=c.cached, error=c.error)
-                for c in report.captions
-            ]
+            captions=[CaptionView.model_validate(c, from_attributes=True) for c in report.captions]
         )
