@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from shotseek.pipeline.models import format_timecode
+from shotseek.pipeline.timecode import format_timecode
 from shotseek.server.cli import app
 from tests.conftest import TINY_CLIP
 from tests.kit.archive import indexed_store
@@ -125,7 +125,7 @@ def test_compare_runs_every_mode_side_by_side(archive, env, tmp_path):
 def _on_frames(text: str, rate) -> tuple[str, str]:
     """A logged time on the nearest frame at ``rate``, as ``HH:MM:SS.mmm`` and as a
     documentalist's ``HH:MM:SS:FF``."""
-    from shotseek.pipeline.models import parse_timecode
+    from shotseek.pipeline.timecode import parse_timecode
 
     nominal = round(rate)
     frames = round(parse_timecode(text) * rate)

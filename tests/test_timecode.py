@@ -2,7 +2,8 @@ from fractions import Fraction
 
 import pytest
 
-from shotseek.pipeline.models import Span, format_timecode, parse_timecode
+from shotseek.pipeline.models import Span
+from shotseek.pipeline.timecode import format_timecode, parse_timecode
 
 
 @pytest.mark.parametrize(
@@ -101,3 +102,91 @@ def test_frame_timecodes_that_cannot_be_read_say_why(text, rate, problem):
 def test_milliseconds_are_not_taken_for_frames():
     assert parse_timecode("00:01:30.500") == 90.5
     assert parse_timecode("00:01:30.500", 25) == 90.5
+
+
+# -- frames and SMPTE timecode ------------------------------------------------------------------
+
+from shotseek.pipeline.timecode import (  # noqa: E402
+    clock_for,
+    exact_rate,
+    smpte,
+    smpte_frames,
+)
+
+
+@pytest.mark.parametrize(
+    ("rate", "drop"),
+    [
+        (Fraction(24000, 1001), False),
+        (Fraction(25), False),
+        (Fraction(30000, 1001), True),
+        (Fraction(30000, 1001), False),
+        (Fraction(50), False),
+        (Fraction(60000, 1001), True),
+    ],
+)
+def test_smpte_labels_count_frames_as_editors_do(rate, drop):
+    """Every frame of the first 11 minutes (each minute's drop-frame skip, the tenth minute's
+    none) and around 10 hours: label → frames is the inverse of frames → label, and the label
+    is OpenTimelineIO's."""
+    import opentimelineio as otio
+
+    nominal = round(rate)
+    frames = [
+        *range(0, 11 * 60 * nominal, 7),
+        *range(10 * 3600 * nominal - 99, 10 * 3600 * nominal),
+    ]
+    for frame in frames:
+        label = smpte(frame, rate, drop)
+        assert smpte_frames(label, rate) == frame, label
+    for frame in frames[::50]:
+        theirs = otio.opentime.to_timecode(
+            otio.opentime.RationalTime(frame, float(rate)), float(rate), drop
+        )
+        assert smpte(frame, rate, drop) == theirs
+
+
+def test_a_drop_frame_minute_skips_two_labels():
+    rate = Fraction(30000, 1001)
+    assert smpte(1799, rate, True) == "00:00:59;29"
+    assert smpte(1800, rate, True) == "00:01:00;02"
+    assert smpte(17982, rate, True) == "00:10:00;00"
+    assert smpte_frames("10:00:00;00", rate) == 1078920
+
+
+def test_header_rates_become_the_exact_rates_editors_know():
+    assert exact_rate(29.97) == Fraction(30000, 1001)
+    assert exact_rate(Fraction(2997, 100)) == Fraction(30000, 1001)
+    assert exact_rate(23.976) == Fraction(24000, 1001)
+    assert exact_rate(25.0) == 25
+    assert exact_rate(12.5) == Fraction(25, 2)
+    clock = clock_for(29.97, "01:00:00;00")
+    assert clock.rate == "30000/1001" and clock.drop_frame and clock.label == "29.97 DF"
+    assert clock.timecode(clock.frame_at(1.001)) == "01:00:01;00"
+    assert clock_for(25, "10:00:00;00").start_timecode is None  # no drop-frame at 25: ignored
+    assert clock_for(25, "10:00:00:24").start_frame == 10 * 3600 * 25 + 24
+
+
+def test_probe_reads_embedded_start_timecode_and_flags_variable_rate(tmp_path):
+    from shotseek.pipeline.video import probe
+    from tests.kit.footage import STANDARD_SCENES, make_footage, vfr_times
+
+    scenes = STANDARD_SCENES[:1]
+    for name, timecode in (
+        ("tc.mov", "10:00:00;00"),
+        ("tc.mp4", "01:00:00;00"),
+        ("tc.mkv", "09:59:59;28"),
+    ):
+        make_footage(tmp_path / name, scenes, rate=Fraction(30000, 1001), timecode=timecode)
+        clock = probe(tmp_path / name).clock
+        assert (
+            clock.rate == "30000/1001" and clock.start_timecode == timecode and not clock.variable
+        )
+    make_footage(tmp_path / "pal.mp4", scenes, rate=Fraction(25))
+    assert probe(tmp_path / "pal.mp4").clock.model_dump(exclude={"label"}) == {
+        "rate": "25",
+        "start_timecode": None,
+        "variable": False,
+    }
+    make_footage(tmp_path / "vfr.mp4", scenes, frame_times=vfr_times(6.0))
+    assert probe(tmp_path / "vfr.mp4").clock.variable

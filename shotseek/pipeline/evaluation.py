@@ -19,13 +19,8 @@ from pydantic import BaseModel, Field
 
 from shotseek.pipeline.config import EVAL_DEPTH, EVAL_KS, MAX_TEXT_CHARS, RRF_K, Settings
 from shotseek.pipeline.errors import QueryError, ShotseekError
-from shotseek.pipeline.models import (
-    FrameRateNeeded,
-    SearchMode,
-    SearchQuery,
-    format_timecode,
-    parse_timecode,
-)
+from shotseek.pipeline.models import SearchMode, SearchQuery
+from shotseek.pipeline.timecode import FrameRateNeeded, format_timecode, parse_timecode
 
 if TYPE_CHECKING:
     from shotseek.pipeline.store import ShotStore

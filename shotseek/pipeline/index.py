@@ -43,6 +43,7 @@ from shotseek.pipeline.config import (
 )
 from shotseek.pipeline.encoder import ClipEncoder, get_encoder
 from shotseek.pipeline.errors import ShotseekError
+from shotseek.pipeline.media import content_id
 from shotseek.pipeline.models import (
     IndexOutcome,
     ProgressEvent,
@@ -59,24 +60,8 @@ log = logging.getLogger(__name__)
 
 #: Bumped when a change to the pipeline changes what an index run produces.
 PIPELINE_VERSION = 3
-_HASH_CHUNK = 1 << 20
 
 ProgressCallback = Callable[[ProgressEvent], None]
-
-
-def content_id(path: Path) -> str:
-    """A video's id: a hash of its size and of 1 MiB at its start, middle and end.
-
-    Reading three chunks keeps this instant on multi-gigabyte files while still telling apart
-    any two real videos; moving or renaming a file keeps its id.
-    """
-    size = path.stat().st_size
-    digest = hashlib.sha256(str(size).encode())
-    with path.open("rb") as fh:
-        for offset in sorted({0, max(0, size // 2 - _HASH_CHUNK // 2), max(0, size - _HASH_CHUNK)}):
-            fh.seek(offset)
-            digest.update(fh.read(_HASH_CHUNK))
-    return digest.hexdigest()[:20]
 
 
 def segment_params(settings: Settings) -> SegmentParams:
@@ -203,6 +188,7 @@ def _video_record(path: Path, info: VideoInfo, settings: Settings, **fields: obj
         width=info.width,
         height=info.height,
         fps_sampled=settings.fps,
+        clock=info.clock,
         indexed_at=datetime.now(UTC),
         **fields,
     )
@@ -291,6 +277,7 @@ def store_video(
             run_id=run_id,
             path=str(path),
             thumbnails=thumbs,
+            clock=planned.info.clock,
         )
         record = _video_record(
             path,

@@ -1,16 +1,14 @@
 """Pydantic data types shared by the pipeline, the CLI and the MCP server.
 
 Time has one representation everywhere: seconds as floats, measured from the video's first
-presented frame using the decoder's presentation timestamps, and rendered ``HH:MM:SS.mmm``.
+presented frame using the decoder's presentation timestamps, and rendered ``HH:MM:SS.mmm``
+(:mod:`shotseek.pipeline.timecode` has frames and SMPTE timecode).
 """
 
 from __future__ import annotations
 
-import math
-import re
 import uuid
 from datetime import datetime
-from fractions import Fraction
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -33,99 +31,10 @@ from shotseek.pipeline.config import (
     MAX_TEXT_CHARS,
     RERANK_MAX,
 )
+from shotseek.pipeline.timecode import SourceClock, format_timecode
 
 #: Namespace of the deterministic ids of shots and video records.
 ID_NAMESPACE = uuid.UUID("5f0c1e3a-8d2b-4c6e-9a1f-3b7d2e4c6a80")
-
-_TIMECODE = re.compile(r"^(?:(?:(\d+):)?(\d{1,2}):)?(\d{1,2}(?:\.\d+)?)$")
-#: ``HH:MM:SS:FF`` (``;`` before the frames: drop-frame), the form logs and EDLs use.
-_FRAME_TIMECODE = re.compile(r"^(\d{1,3}):(\d{2}):(\d{2})([:;])(\d{2,3})$")
-
-
-class FrameRateNeeded(ValueError):
-    """``HH:MM:SS:FF`` read without the video's frame rate (the caller looks it up)."""
-
-
-def format_timecode(seconds: float) -> str:
-    """Render seconds as ``HH:MM:SS.mmm`` (rounded to the millisecond)."""
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(
-            f"a timecode needs a finite, non-negative number of seconds, not {seconds}"
-        )
-    ms = round(seconds * 1000)
-    h, rem = divmod(ms, 3_600_000)
-    m, rem = divmod(rem, 60_000)
-    s, ms = divmod(rem, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
-
-
-def parse_timecode(value: str | float | int, rate: Fraction | float | None = None) -> float:
-    """Seconds from ``HH:MM:SS.mmm``, ``MM:SS``, ``SS.s``, a number, or, with the video's
-    frame ``rate``, SMPTE ``HH:MM:SS:FF`` (``HH:MM:SS;FF``: drop-frame, at 29.97 or 59.94).
-
-    A field after the first runs 0-59 (``00:00:99`` and ``01:60`` are refused, not read as
-    1:39 and 2:00). A frame timecode counts frames at the nominal rate (30 for 29.97): frame
-    number / exact rate is the time, as editing software counts it."""
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        text = value.strip()
-        frames = _FRAME_TIMECODE.match(text)
-        match = _TIMECODE.match(text)
-        if re.fullmatch(r"\d+(?:\.\d+)?", text):  # seconds alone, however many (125, 3600.5)
-            seconds = float(text)
-        elif frames:
-            seconds = _frame_timecode_seconds(value, frames.groups(), rate)
-        elif not match:
-            raise ValueError(
-                f"{value!r} is not a time: use seconds (90.5), HH:MM:SS.mmm (00:01:30.500) or "
-                "HH:MM:SS:FF (00:01:30:12)"
-            )
-        else:
-            h, m, s = match.groups()
-            if m is not None and float(s) >= 60:
-                raise ValueError(f"{value!r} has {s} seconds; seconds run 0-59")
-            if h is not None and int(m) >= 60:
-                raise ValueError(f"{value!r} has {m} minutes; minutes run 0-59")
-            seconds = int(h or 0) * 3600 + int(m or 0) * 60 + float(s)
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"{value!r} is not a non-negative time")
-    return seconds
-
-
-def _frame_timecode_seconds(
-    value: str, fields: tuple[str, ...], rate: Fraction | float | None
-) -> float:
-    h, m, s, mark, f = fields
-    hours, minutes, secs, frame = int(h), int(m), int(s), int(f)
-    if minutes >= 60 or secs >= 60:
-        raise ValueError(f"{value!r}: minutes and seconds run 0-59")
-    if rate is None or rate <= 0:
-        raise FrameRateNeeded(
-            f"{value!r} counts frames (HH:MM:SS:FF): it is read at the video's frame rate, "
-            "which is not known here"
-        )
-    exact = Fraction(rate).limit_denominator(1001)
-    nominal = round(exact)
-    if frame >= nominal:
-        raise ValueError(
-            f"{value!r} has frame {frame}; at {float(exact):g} fps frames run 0-{nominal - 1}"
-        )
-    count = (hours * 3600 + minutes * 60 + secs) * nominal + frame
-    if mark == ";":  # drop-frame: frame labels 0 and 1 (0-3 at 59.94) skipped each minute
-        if nominal not in (30, 60) or exact.denominator != 1001:
-            raise ValueError(
-                f"{value!r} is a drop-frame timecode (';'), which exists at 29.97 and 59.94 fps "
-                f"only, not {float(exact):g}"
-            )
-        drop = nominal // 15
-        total_minutes = hours * 60 + minutes
-        if secs == 0 and frame < drop and minutes % 10:
-            raise ValueError(
-                f"{value!r} does not exist in drop-frame: labels 0-{drop - 1} are skipped"
-            )
-        count -= drop * (total_minutes - total_minutes // 10)
-    return float(count / exact)
 
 
 def validation_message(exc: Exception) -> str:
@@ -210,6 +119,9 @@ class VideoInfo(BaseModel):
     )
     average_fps: float | None = Field(description="Average frame rate from the header, if any.")
     frame_count: int | None = Field(description="Frame count from the header, when it has one.")
+    clock: SourceClock | None = Field(
+        None, description="Exact frame rate and embedded start timecode: how editors count it."
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -236,6 +148,9 @@ class VideoRecord(BaseModel):
     n_classes: int
     n_scenes: int
     n_shots: int
+    clock: SourceClock | None = Field(
+        None, description="Frame rate and start timecode (absent: indexed by an older version)."
+    )
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -287,6 +202,11 @@ class Shot(Span):
     keyframe_time: float = Field(description="Seconds: the frame nearest the shot's mean.")
     thumbnail: str | None = Field(None, description="Path of the keyframe JPEG.")
     frame_count: int = Field(description="Sampled frames whose embeddings the shot averages.")
+    source_tc: str | None = Field(
+        None,
+        description="Source timecode of the first frame, as editors show it (the file's "
+        "embedded start timecode + frames; ';' drop-frame).",
+    )
     boundary: BoundaryKind = Field(
         "content",
         description="How the shot's start was found: start, cut, dissolve or content (change "
@@ -538,3 +458,29 @@ class IndexJob(BaseModel):
         None, description="Pass as offset to index_status for the next page; null at the end."
     )
     error: str | None = Field(None, description="Why the whole job stopped, if it did.")
+
+
+#: The formats selects export to (shotseek.pipeline.export), each with its file name ending.
+ExportFormat = Literal["otio", "edl", "fcp-xml", "fcpxml", "mlt", "csv"]
+EXPORT_SUFFIXES: dict[str, str] = {
+    "otio": ".otio",
+    "edl": ".edl",
+    "fcp-xml": ".xml",
+    "fcpxml": ".fcpxml",
+    "mlt": ".mlt",
+    "csv": ".csv",
+}
+#: A search's hits in rank order, or by file and time.
+ExportOrder = Literal["rank", "source"]
+
+
+class ExportReport(BaseModel):
+    """What an export wrote."""
+
+    format: ExportFormat
+    files: list[str] = Field(description="The files written (an EDL: one per frame rate).")
+    clips: int = Field(description="Shots exported.")
+    title: str
+    rates: list[str] = Field(description="The files' frame rates, as editors name them.")
+    search_id: str | None = None
+    notes: list[str] = Field(default_factory=list)

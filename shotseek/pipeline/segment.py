@@ -35,6 +35,7 @@ from scipy import sparse
 from sklearn.cluster import AgglomerativeClustering
 
 from shotseek.pipeline.models import BoundaryKind, CameraBoundary, Shot, Span, shot_id_for
+from shotseek.pipeline.timecode import SourceClock
 
 #: Above this many items, classes are clustered on runs of near-identical frames.
 MAX_CLUSTER_ITEMS = 3000
@@ -317,8 +318,10 @@ def to_shots(
     run_id: str,
     path: str,
     thumbnails: list[str],
+    clock: SourceClock | None = None,
 ) -> list[Shot]:
-    """The structure (frame indices) as stored shots (times, ids, thumbnails)."""
+    """The structure (frame indices) as stored shots (times, ids, thumbnails, and with the
+    file's ``clock`` the source timecode editors show)."""
     return [
         Shot(
             shot_id=shot_id_for(video_id, run_id, i),
@@ -333,6 +336,7 @@ def to_shots(
             thumbnail=thumb,
             frame_count=run.end - run.start,
             boundary=run.boundary,
+            source_tc=clock.timecode(clock.frame_at(span.start)) if clock else None,
         )
         for i, (run, span, thumb) in enumerate(
             zip(structure.shots, shot_spans(structure, end_time), thumbnails)

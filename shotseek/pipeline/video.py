@@ -32,7 +32,8 @@ from av.video.reformatter import VideoReformatter
 
 from shotseek.pipeline.config import DECODE_AHEAD_FRAMES, THUMBNAIL_IN_PASS_AFTER_KEY_S
 from shotseek.pipeline.errors import VideoDecodeError, VideoOpenError
-from shotseek.pipeline.models import VideoInfo, format_timecode
+from shotseek.pipeline.models import VideoInfo
+from shotseek.pipeline.timecode import SourceClock, clock_for, format_timecode
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -249,7 +250,32 @@ def probe(path: str | Path) -> VideoInfo:
             duration_is_video=own,
             average_fps=float(rate) if rate else None,
             frame_count=stream.frames or None,
+            clock=_clock(container, stream, duration),
         )
+
+
+def _clock(
+    container: av.container.InputContainer, stream: av.video.VideoStream, duration: float
+) -> SourceClock | None:
+    """How editors number the file's frames: its exact rate, and the start timecode of a
+    QuickTime ``tmcd`` track, the video stream's or the container's ``timecode`` tag (MXF,
+    Matroska). A rate the header does not give (raw streams): None."""
+    average, base = stream.average_rate, stream.base_rate or stream.guessed_rate
+    rate = average or base
+    if not rate:
+        return None
+    tagged = [s.metadata for s in container.streams.data] + [stream.metadata, container.metadata]
+    start = next(
+        (value for tags in tagged for key, value in tags.items() if key.lower() == "timecode"),
+        None,
+    )
+    # A constant rate's header gives it exactly (base_rate: r_frame_rate); the average, frames
+    # over duration, misses it by a frame's duration in a short file (10 fps read 10.018).
+    # An average further off (1%, and two frames over the whole file) is a variable rate's:
+    # numbered at the average.
+    slack = max(0.01 * float(base or 0), 2 / duration if duration > 0 else 0.0)
+    variable = bool(base and average and abs(float(base) - float(average)) > slack)
+    return clock_for(average if variable or not base else base, start, variable=variable)
 
 
 class FrameWatcher(Protocol):

@@ -147,18 +147,21 @@ def write_video(
     codec: str = "libx264",
     rotation: int = 0,
     faststart: bool = False,
-    rate: int = 25,
+    rate: int | Fraction = 25,
     keyint: int = 0,
     pix_fmt: str = "yuv420p",
     metadata: dict[str, str] | None = None,
+    time_base: Fraction = Fraction(1, 1000),
+    timecode: str | None = None,
 ) -> None:
     """Encode (RGB frame, presentation time in seconds) pairs; times may be irregular.
     ``keyint`` > 0: a keyframe at least every that many frames (1: every frame, all-intra);
     ``pix_fmt`` the coded pixel format (``yuv420p10le``: 10-bit, as HDR cameras record);
-    ``metadata`` the container's tags."""
+    ``metadata`` the container's tags; ``timecode`` an embedded start timecode (a QuickTime
+    ``tmcd`` track in .mov/.mp4, a tag in Matroska); ``time_base`` the stream's clock (1/rate:
+    frames on an exact grid, as cameras write them)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     options = {"movflags": "faststart"} if faststart else {}
-    time_base = Fraction(1, 1000)
     with av.open(str(path), mode="w", options=options) as container:
         container.metadata.update(metadata or {})
         stream = container.add_stream(codec, rate=rate)
@@ -166,6 +169,8 @@ def write_video(
         stream.height, stream.width = first.shape[:2]
         stream.pix_fmt = pix_fmt
         stream.codec_context.time_base = time_base
+        if timecode:
+            stream.metadata["timecode"] = timecode
         if codec == "libx264":
             stream.options = {"preset": "veryfast", "crf": "18"}
             if keyint:
@@ -176,7 +181,7 @@ def write_video(
             container.start_encoding()  # a valid file whose video stream holds no frames
         for img, t in frames:
             frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = round(t * 1000)
+            frame.pts = round(t / time_base)
             frame.time_base = time_base
             for packet in stream.encode(frame):
                 container.mux(packet)
@@ -201,6 +206,8 @@ def make_footage(
     flash_s: float = 0.08,
     keyint: int = 0,
     pix_fmt: str = "yuv420p",
+    rate: Fraction | None = None,
+    timecode: str | None = None,
 ) -> Footage:
     """Render ``scenes`` in ``order`` (indices; repeats make recurring scenes) and encode them.
 
@@ -208,7 +215,8 @@ def make_footage(
     centred on the boundary, which is where the ground-truth cut is placed.
     ``frame_times`` gives explicit (variable) presentation times; otherwise ``fps`` is constant.
     A flash (a photographer's flash, lightning) whitens the picture for ``flash_s`` seconds
-    from each time in ``flashes``; it is not a boundary.
+    from each time in ``flashes``; it is not a boundary. ``rate`` (an exact fraction such as
+    30000/1001) puts the frames on that grid instead of ``fps``, with ``timecode`` embedded.
     """
     order = list(range(len(scenes))) if order is None else list(order)
     transitions = list(transitions or ["cut"] * (len(order) - 1))
@@ -221,6 +229,8 @@ def make_footage(
         segments.append(Segment(t, t + scenes[idx].duration, scenes[idx].label, idx))
         t += scenes[idx].duration
     duration = t
+    if rate is not None:
+        frame_times = [float(i / rate) for i in range(int(duration * rate))]
     if frame_times is None:
         n = int(round(duration * fps))
         frame_times = [i / fps for i in range(n)]
@@ -255,7 +265,15 @@ def make_footage(
             stamp_index(img, i)
         frames.append((img, ft))
     write_video(
-        path, frames, rotation=rotation, faststart=faststart, keyint=keyint, pix_fmt=pix_fmt
+        path,
+        frames,
+        rotation=rotation,
+        faststart=faststart,
+        keyint=keyint,
+        pix_fmt=pix_fmt,
+        rate=rate or 25,
+        time_base=1 / rate if rate else Fraction(1, 1000),
+        timecode=timecode,
     )
     return Footage(
         path=path,
