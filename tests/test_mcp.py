@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import shlex
 import shutil
@@ -112,6 +113,7 @@ def test_the_tools_are_listed_with_input_and_output_schemas(server):
         "caption_shots",
         "cancel_index",
         "forget_video",
+        "export_selects",
     }
     assert tools["forget_video"].annotations.destructive_hint is True
     assert tools["cancel_index"].annotations.destructive_hint is False
@@ -333,7 +335,7 @@ def test_stdio_subprocess_speaks_only_protocol_on_stdout(tmp_path, media):
             return tools, indexed, found, folder
 
     tools, indexed, found, folder = anyio.run(go)
-    assert len(tools.tools) == 9
+    assert len(tools.tools) == 10
     assert indexed.structured_content["state"] == "finished"
     assert found.structured_content["hits"][0]["start"] == 4.0
     assert folder.structured_content["state"] == "finished"
@@ -394,7 +396,7 @@ def test_http_subprocess_requires_the_bearer_token(tmp_path, media):
             async with Client(streamable_http_client(url, http_client=http)) as client:
                 return await client.list_tools()
 
-        assert len(anyio.run(go).tools) == 9
+        assert len(anyio.run(go).tools) == 10
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -433,7 +435,7 @@ def test_the_readme_client_configuration_works_as_written(tmp_path, media):
         async with Client(params) as client:
             return await client.list_tools()
 
-    assert len(anyio.run(go).tools) == 9
+    assert len(anyio.run(go).tools) == 10
 
 
 def test_thumbnails_and_structures_are_resources(server, indexed):
@@ -449,7 +451,11 @@ def test_thumbnails_and_structures_are_resources(server, indexed):
 
     templates, thumb, structure = anyio.run(go)
     uris = {t.uri_template for t in templates.resource_templates}
-    assert uris == {"shotseek://shots/{shot_id}/thumbnail", "shotseek://videos/{video}/structure"}
+    assert uris == {
+        "shotseek://shots/{shot_id}/thumbnail",
+        "shotseek://videos/{video}/structure",
+        "shotseek://exports/{name}",
+    }
     [content] = thumb.contents
     assert content.mime_type == "image/jpeg"
     assert base64.b64decode(content.blob)[:2] == b"\xff\xd8"
@@ -468,6 +474,49 @@ def test_an_unknown_shot_has_no_thumbnail_resource(server, indexed):
         return "no error"
 
     assert "no thumbnail for shot nope" in anyio.run(go)
+
+
+def test_an_agent_exports_a_search_and_reads_the_file_back(server, indexed):
+    """export_selects writes into the data directory (never where a client says) and answers
+    resource links; the EDL read through them holds the hits on the file's own frames."""
+    import pycmx
+
+    from shotseek.pipeline.timecode import smpte_frames
+
+    found = call(server, "search_shots", {"text": "a red circle", "limit": 3})
+    hits = found.structured_content["hits"]
+    assert all(h["source_tc"] for h in hits)
+    done = call(
+        server,
+        "export_selects",
+        {"format": "edl", "search_id": found.structured_content["search_id"], "handles": "0"},
+    )
+    assert not done.is_error, done.content
+    [uri] = done.structured_content["files"]
+    assert uri.startswith("shotseek://exports/") and done.structured_content["clips"] == 3
+    assert [c.uri for c in done.content if c.type == "resource_link"] == [uri]
+
+    async def read(name):
+        async with Client(server) as client:
+            try:
+                return (await client.read_resource(name)).contents[0].text
+            except Exception as exc:
+                return f"error: {exc}"
+
+    text = anyio.run(read, uri)
+    edits = [e for ev in pycmx.parse_cmx3600(io.StringIO(text)).events for e in ev.edits]
+    assert [e.source_in for e in edits] == [h["source_tc"] for h in hits]
+    assert [smpte_frames(e.source_out, 10) > smpte_frames(e.source_in, 10) for e in edits] == [
+        True
+    ] * 3
+    for hostile in ("../../etc/passwd", "..%2F..%2Fsecret", ".hidden"):
+        assert anyio.run(read, f"shotseek://exports/{hostile}").startswith("error")
+    refused = call(server, "export_selects", {"format": "edl", "search_id": "nope"})
+    assert refused.is_error and "no search with id" in refused.content[0].text
+    unknown = call(
+        server, "export_selects", {"format": "edl", "search_id": "x", "output": "/tmp/x"}
+    )
+    assert unknown.is_error
 
 
 # -- hardening: each test below failed before its fix -------------------------------------------
@@ -496,6 +545,7 @@ ANNOTATIONS = {
     "list_videos": (True, None, True, False),
     "get_video_structure": (True, None, True, False),
     "caption_shots": (False, False, True, True),
+    "export_selects": (False, False, True, False),
 }
 
 

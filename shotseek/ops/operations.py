@@ -20,6 +20,7 @@ from shotseek.ops.requests import (
     SPECS,
     CaptionRequest,
     EvalRequest,
+    ExportRequest,
     ForgetRequest,
     Forgotten,
     IndexRequest,
@@ -46,6 +47,7 @@ from shotseek.pipeline.evaluation import evaluate as run_eval
 from shotseek.pipeline.jobs import IndexJobs
 from shotseek.pipeline.models import (
     CaptionReport,
+    ExportReport,
     IndexJob,
     IndexReport,
     SearchResult,
@@ -281,4 +283,24 @@ def evaluate(archive: Archive, request: EvalRequest, call: Call) -> EvalReport:
     )
     return run_eval(
         archive.settings, archive.store, Path(request.log), configs, tolerance=request.tolerance
+    )
+
+
+@operation("export")
+def export(archive: Archive, request: ExportRequest, call: Call) -> ExportReport:
+    """A search's hits or named shots as a timeline file for an editor (or a CSV)."""
+    from shotseek.pipeline.export import export_selects
+
+    return export_selects(
+        archive.settings,
+        archive.store,
+        format=request.format,
+        search_id=request.search_id,
+        shot_ids=list(request.shot_ids) if request.shot_ids else None,
+        top=request.top,
+        order=request.order,
+        handles=request.handles,
+        gap=request.gap,
+        output=Path(request.output) if request.output else None,
+        title=request.title,
     )

@@ -18,6 +18,9 @@ from shotseek.pipeline.config import (
 from shotseek.pipeline.evaluation import EvalReport
 from shotseek.pipeline.models import (
     CaptionReport,
+    ExportFormat,
+    ExportOrder,
+    ExportReport,
     IndexJob,
     IndexReport,
     ProgressEvent,
@@ -144,6 +147,22 @@ class EvalRequest(Request):
     rerank: int = Field(0, ge=0, le=RERANK_MAX)
 
 
+class ExportRequest(Request):
+    format: ExportFormat = Field(description="otio, edl, fcp-xml, fcpxml, mlt or csv.")
+    search_id: Ref | None = Field(None, description="Export this search's hits.")
+    shot_ids: list[Ref] | None = Field(
+        None, max_length=MAX_LIST_ITEMS, description="Or these shots, in this order."
+    )
+    top: int | None = Field(None, ge=1, le=LIMIT_MAX, description="Only the first N.")
+    order: ExportOrder = Field("rank", description="rank, or source: by file and time.")
+    handles: Ref = Field("0", description="Added around each shot: seconds (1s) or frames (12f).")
+    gap: Ref = Field("0", description="Between clips: seconds or frames.")
+    output: Ref | None = Field(
+        None, description="The file to write (the CLI); none: the data directory's exports."
+    )
+    title: QueryText | None = Field(None, description="The timeline's name.")
+
+
 @dataclass(frozen=True)
 class Spec:
     """An operation as a door sees it: its name, request, result and progress events."""
@@ -170,5 +189,6 @@ SPECS: dict[str, Spec] = {
         Spec("refine", RefineRequest, SearchResult, StepProgress),
         Spec("caption", CaptionRequest, CaptionReport, StepProgress),
         Spec("eval", EvalRequest, EvalReport),
+        Spec("export", ExportRequest, ExportReport),
     ]
 }

@@ -496,6 +496,11 @@ class Settings(BaseSettings):
         return self.data_dir / "text-graphs"
 
     @property
+    def exports_dir(self) -> Path:
+        """Where exports made for MCP clients are written (the CLI writes where it is told)."""
+        return self.data_dir / "exports"
+
+    @property
     def legacy_store_path(self) -> Path:
         """Where shotseek kept its embedded store before Qdrant Edge (migrated on open)."""
         return self.data_dir / "qdrant"

@@ -78,6 +78,14 @@ class UnknownShotError(ShotseekError):
     """Shot ids that are not in the store (or belong to a replaced index run)."""
 
 
+# -- export ----------------------------------------------------------------------------------
+
+
+class ExportError(ShotseekError):
+    """An export that cannot be written as asked (unknown format, nothing to export, a folder
+    that cannot be written)."""
+
+
 # -- the vision-language model (Ollama) ------------------------------------------------------
 
 

@@ -28,7 +28,8 @@ from shotseek.pipeline.config import (
     Settings,
 )
 from shotseek.pipeline.errors import ShotseekError
-from shotseek.pipeline.models import format_timecode, validation_message
+from shotseek.pipeline.models import validation_message
+from shotseek.pipeline.timecode import format_timecode
 from shotseek.server import calls, render, serving
 from shotseek.server.render import err, out
 
@@ -315,7 +316,8 @@ def search(
 ) -> None:
     """Search shots by text, by image, or both."""
     from shotseek.ops.requests import SearchRequest
-    from shotseek.pipeline.models import SearchQuery, parse_timecode
+    from shotseek.pipeline.models import SearchQuery
+    from shotseek.pipeline.timecode import parse_timecode
 
     settings = _settings(model=model, pretrained=pretrained)
     try:
@@ -753,6 +755,73 @@ def forget(
     for record in gone.videos:
         out.print(f"forgot {record.path} ({record.model_id})", highlight=False)
     out.print(f"{gone.shots} shots removed", highlight=False)
+
+
+@_command()
+def export(
+    search_id: Annotated[
+        str | None, typer.Argument(help="A search's (or refinement's) id; or give --shot.")
+    ] = None,
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="otio, edl, fcp-xml, fcpxml, mlt or csv.")
+    ] = "otio",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="The file to write (default: <search-id>.<ext> here)."),
+    ] = None,
+    handles: Annotated[
+        str, typer.Option(help="Added before and after each shot: seconds (1s) or frames (12f).")
+    ] = "0",
+    gap: Annotated[str, typer.Option(help="Space between clips: seconds or frames.")] = "0",
+    order: Annotated[
+        str, typer.Option(help="rank (the search's order) or source (by file and time).")
+    ] = "rank",
+    top: Annotated[int | None, typer.Option(help="Only the first N hits.", min=1)] = None,
+    shot: Annotated[
+        list[str] | None,
+        typer.Option("--shot", help="A shot id to export instead of a search; repeatable."),
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="The timeline's name.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send found shots to an editor (EDL, FCP XML, OTIO, MLT, CSV).
+
+    Source in and out points are in each file's own frames and timecode (its embedded start
+    timecode when it has one), so the clips land on their frames in Premiere, Resolve, Final Cut
+    Pro, Avid, Shotcut or Kdenlive. An EDL has one frame rate: a search mixing rates gets one
+    list per rate.
+    """
+    from shotseek.ops.requests import ExportRequest
+    from shotseek.pipeline.models import EXPORT_SUFFIXES
+
+    if output is None:
+        name = search_id or "selects"
+        output = Path(f"{name}{EXPORT_SUFFIXES.get(format, '')}")
+    try:
+        request = ExportRequest(
+            format=format,
+            search_id=search_id,
+            shot_ids=shot,
+            top=top,
+            order=order,
+            handles=handles,
+            gap=gap,
+            output=str(output.expanduser().absolute()),
+            title=title,
+        )
+    except ValueError as exc:
+        raise ShotseekError(validation_message(exc)) from exc
+    report = calls.run(_settings(), "export", request)
+    if as_json:
+        render.print_json(report)
+        return
+    for path in report.files:
+        out.print(path, highlight=False)
+    err.print(
+        f"{report.clips} clips, {report.format}, {', '.join(report.rates)} fps"
+        + "".join(f"; {note}" for note in report.notes),
+        highlight=False,
+    )
 
 
 @_command()

@@ -33,13 +33,20 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.prompts import Prompt as McpPrompt
 from mcp.server.mcpserver.tools import Tool
-from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
+from mcp.types import (
+    CallToolResult,
+    ImageContent,
+    ResourceLink,
+    TextContent,
+    ToolAnnotations,
+)
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shotseek.ops.archive import Archive, Call
 from shotseek.ops.operations import OPERATIONS
 from shotseek.ops.requests import (
     CaptionRequest,
+    ExportRequest,
     ForgetRequest,
     IndexRequest,
     JobRequest,
@@ -67,6 +74,8 @@ from shotseek.pipeline.errors import QueryError, ShotseekError
 from shotseek.pipeline.jobs import IndexJobs
 from shotseek.pipeline.media import confine
 from shotseek.pipeline.models import (
+    ExportFormat,
+    ExportOrder,
     IndexJob,
     QueryText,
     Ref,
@@ -74,12 +83,13 @@ from shotseek.pipeline.models import (
     SearchMode,
     SearchQuery,
     SearchResult,
-    format_timecode,
 )
 from shotseek.pipeline.prompts import prompt as prompt_template
 from shotseek.pipeline.store import ShotStore
+from shotseek.pipeline.timecode import format_timecode
 from shotseek.server.mcp_views import (
     CaptionsView,
+    ExportView,
     ForgetView,
     JobStateView,
     JobView,
@@ -276,7 +286,9 @@ def _hit_line(hit: SearchHit) -> str:
     shot = hit.shot
     line = (
         f"#{hit.rank} score {hit.score:.3f}: {fenced(Path(shot.path).name)} "
-        f"{shot.start_tc}-{shot.end_tc} (shot {shot.shot_id})"
+        f"{shot.start_tc}-{shot.end_tc}"
+        + (f" (source TC {shot.source_tc})" if shot.source_tc else "")
+        + f" (shot {shot.shot_id})"
     )
     if hit.judged_by:
         verdict = "fits" if hit.match else "does not fit"
@@ -601,6 +613,44 @@ async def caption_shots(
     return _reply(lines, CaptionsView.of(report))
 
 
+#: Where an export made for a client can be read back (a file of the exports folder, by name).
+EXPORT_URI = "shotseek://exports/{name}"
+
+
+@_user_errors
+async def export_selects(
+    format: Annotated[
+        ExportFormat,
+        Field(description="edl; fcp-xml: Premiere, Resolve; fcpxml: Final Cut; otio; mlt; csv."),
+    ],
+    ctx: Context[SharedContext, Any],
+    search_id: Annotated[Ref | None, Field(description="Its hits, best first.")] = None,
+    shot_ids: ShotIds = None,
+    order: Annotated[ExportOrder, Field(description="source: by file and time.")] = "rank",
+    handles: Annotated[Ref, Field(description="Around each shot: 1s or 12f.")] = "0",
+) -> Annotated[CallToolResult, ExportView]:
+    """Shots as a timeline for an editor, in each file's own timecode; answers links to read."""
+    app = await _ready(ctx)
+    request = ExportRequest(
+        format=format,
+        search_id=search_id,
+        shot_ids=shot_ids,
+        order=order,
+        handles=handles,
+    )
+    report = await _do("export", app, request)
+    uris = [EXPORT_URI.format(name=Path(f).name) for f in report.files]
+    view = ExportView(files=uris, clips=report.clips, notes=report.notes)
+    rates = ", ".join(report.rates)
+    result = _reply(
+        [f"{report.clips} clips ({rates} fps) as {report.format}: {' '.join(uris)}"], view
+    )
+    result.content += [
+        ResourceLink(type="resource_link", uri=uri, name=uri.rsplit("/", 1)[-1]) for uri in uris
+    ]
+    return result
+
+
 def _annotations(*, reads: bool, replaces: bool = False, vlm: bool = False) -> ToolAnnotations:
     """MCP tool annotations: whether a tool only reads, whether what it writes replaces or
     removes data, whether it is idempotent, and whether it reaches another service (the
@@ -629,6 +679,8 @@ TOOLS: list[tuple[Callable, str, ToolAnnotations]] = [
     (get_video_structure, "Video structure", _annotations(reads=True)),
     # writes captions, once per shot, model and prompt
     (caption_shots, "Caption shots", _annotations(reads=False, vlm=True)),
+    # writes a file in the data directory's exports; the archive is not changed
+    (export_selects, "Export to an editor", _annotations(reads=False)),
 ]
 
 
@@ -713,6 +765,11 @@ def create_server(shared: SharedContext) -> MCPServer:
         mime_type="application/json",
         description="One video's classes → scenes → shots (video id, path or file name).",
     )(video_structure_resource)
+    mcp.resource(
+        EXPORT_URI,
+        mime_type="text/plain",
+        description="A file export_selects wrote (EDL, XML, OTIO JSON, MLT or CSV text).",
+    )(export_resource)
     return mcp
 
 
@@ -755,5 +812,20 @@ async def video_structure_resource(video: str, ctx: Context[SharedContext, Any])
             return catalog.video_structure(app.store, app.settings, video).model_dump_json()
         except ShotseekError as exc:
             raise ResourceError(str(exc)) from exc
+
+    return await anyio.to_thread.run_sync(read)
+
+
+async def export_resource(name: str, ctx: Context[SharedContext, Any]) -> str:
+    app = await _ready_for_resource(ctx)
+
+    def read() -> str:
+        folder = app.settings.exports_dir
+        path = folder / name
+        if "/" in name or "\\" in name or name.startswith(".") or not path.is_file():
+            raise ResourceError(
+                f"no export named {name[:80]!r}; export_selects answers with the links to read"
+            )
+        return path.read_text(encoding="utf-8")
 
     return await anyio.to_thread.run_sync(read)

@@ -52,7 +52,8 @@ def compact_schema(schema: Any, *, output: bool = False) -> Any:
     path's 4096 characters; the arguments are still checked against them); an output schema
     (``output``) also without descriptions (the tool's says it) and ``required`` lists,
     which repeat every field name (a reply leaves an empty optional field out rather than
-    sending null: :func:`structured`)."""
+    sending null: :func:`structured`) and the type of an enumeration of strings (its values
+    say it; arguments keep it: some clients ask a type of every argument)."""
     if isinstance(schema, list):
         return [compact_schema(item, output=output) for item in schema]
     if not isinstance(schema, dict):
@@ -66,6 +67,8 @@ def compact_schema(schema: Any, *, output: bool = False) -> Any:
             key == "maxLength" and isinstance(value, int) and value >= MAX_REF_CHARS
         ):
             out[key] = compact_schema(value, output=output)
+    if output and "enum" in out and out.get("type") == "string":  # the values say it
+        del out["type"]
     branches = out.get("anyOf")
     if "default" in out and out["default"] is None and isinstance(branches, list):
         kept = [b for b in branches if b != {"type": "null"}]
@@ -106,14 +109,22 @@ def _inline_single_use(schema: dict) -> dict:
     return {"$defs": kept, **body} if kept else body
 
 
+_SCALARS = ("string", "integer", "number", "boolean")
+
+
 def _untyped_objects(node: Any, root: bool = True) -> Any:
     """An output schema whose nested objects go without ``"type": "object"`` (their
-    properties say it; the root keeps it, as MCP asks)."""
+    properties say it; the root keeps it, as MCP asks), and whose plain scalar fields go
+    without a type (``{}``: a reply's field names say what they hold, ``score``, ``shot_id``,
+    ``start``; enumerations, arrays and nullable fields keep theirs)."""
     if isinstance(node, list):
         return [_untyped_objects(item, False) for item in node]
     if not isinstance(node, dict):
         return node
-    drop = not root and node.get("type") == "object" and "properties" in node
+    drop = not root and (
+        (node.get("type") == "object" and "properties" in node)
+        or (node.get("type") in _SCALARS and set(node) == {"type"})
+    )
     return {k: _untyped_objects(v, False) for k, v in node.items() if not (drop and k == "type")}
 
 
@@ -206,6 +217,7 @@ class HitView(BaseModel):
     path: str
     start: float
     end: float
+    source_tc: str | None = None
     scene: int
     class_index: int
     match: bool | None = None
@@ -236,6 +248,7 @@ class SearchView(BaseModel):
                     path=h.shot.path,
                     start=h.shot.start,
                     end=h.shot.end,
+                    source_tc=h.shot.source_tc,
                     scene=h.shot.scene,
                     class_index=h.shot.class_index,
                     match=h.match,
@@ -367,6 +380,14 @@ class JobStateView(BaseModel):
 class ForgetView(BaseModel):
     video_ids: list[str]
     shots: int
+
+
+class ExportView(BaseModel):
+    """Links to read the files written (an EDL: one per frame rate)."""
+
+    files: list[str]
+    clips: int
+    notes: list[str] = []
 
 
 class CaptionView(BaseModel):

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from shotseek.pipeline.models import format_timecode
+from shotseek.pipeline.timecode import format_timecode
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -61,7 +61,17 @@ def make_table(*headers: str, fold: tuple[str, ...] = (), right: tuple[str, ...]
 def print_result(result) -> None:
     ids = short_ids([h.shot.shot_id for h in result.hits])
     judged = any(h.judged_by for h in result.hits)
-    columns = ["#", "score", *(["vlm"] if judged else []), "video", "start", "end", "scene"]
+    source = any(h.shot.source_tc for h in result.hits)
+    columns = [
+        "#",
+        "score",
+        *(["vlm"] if judged else []),
+        "video",
+        "start",
+        "end",
+        *(["source tc"] if source else []),
+        "scene",
+    ]
     table = make_table(*columns, "shot id", fold=("video",), right=("#",))
     for hit in result.hits:
         shot = hit.shot
@@ -77,6 +87,7 @@ def print_result(result) -> None:
             Path(shot.path).name,
             shot.start_tc,
             shot.end_tc,
+            *([shot.source_tc or ""] if source else []),
             str(shot.scene),
             ids[shot.shot_id],
         )
@@ -94,6 +105,7 @@ def print_result(result) -> None:
         f"refine: shotseek refine {result.search_id} --positive ID --negative ID",
         highlight=False,
     )
+    out.print(f"export: shotseek export {result.search_id} --format edl", highlight=False)
 
 
 def print_eval(report, per_query: bool) -> None:
@@ -208,7 +220,8 @@ def print_structure(result) -> None:
         for shot in scene.shots:
             out.print(
                 f"    shot {shot.index:<4} {shot.start_tc} - {shot.end_tc}  "
-                f"{shot.boundary:<8}  {ids[shot.shot_id]}",
+                + (f"{shot.source_tc}  " if shot.source_tc else "")
+                + f"{shot.boundary:<8}  {ids[shot.shot_id]}",
                 highlight=False,
             )
 
