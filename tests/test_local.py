@@ -212,6 +212,12 @@ def test_the_cli_works_beside_a_running_server(running_server, monkeypatch):
     refined = runner.invoke(app, ["refine", first["search_id"], "--negative", shot[:8], "--json"])
     assert refined.exit_code == 0, refined.output
     assert json.loads(refined.stdout)["feedback"]["negative"] == [shot]
+    # the server writes the export where this command's folder says, not in its own
+    refined_id = json.loads(refined.stdout)["search_id"]
+    exported = runner.invoke(app, ["export", refined_id, "-f", "edl", "-o", "cuts/sel", "--json"])
+    assert exported.exit_code == 0, exported.output
+    assert json.loads(exported.stdout)["files"] == [str(media / "cuts" / "sel.edl")]
+    assert "FCM: NON-DROP FRAME" in (media / "cuts" / "sel.edl").read_text()
     missing = runner.invoke(app, ["structure", "nope.mp4"])
     assert missing.exit_code == 2 and "no indexed video matches 'nope.mp4'" in missing.stderr
     again = runner.invoke(app, ["index", str(media)])
