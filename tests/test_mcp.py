@@ -114,6 +114,7 @@ def test_the_tools_are_listed_with_input_and_output_schemas(server):
         "cancel_index",
         "forget_video",
         "export_selects",
+        "clip_shots",
     }
     assert tools["forget_video"].annotations.destructive_hint is True
     assert tools["cancel_index"].annotations.destructive_hint is False
@@ -335,7 +336,7 @@ def test_stdio_subprocess_speaks_only_protocol_on_stdout(tmp_path, media):
             return tools, indexed, found, folder
 
     tools, indexed, found, folder = anyio.run(go)
-    assert len(tools.tools) == 10
+    assert len(tools.tools) == 11
     assert indexed.structured_content["state"] == "finished"
     assert found.structured_content["hits"][0]["start"] == 4.0
     assert folder.structured_content["state"] == "finished"
@@ -396,7 +397,7 @@ def test_http_subprocess_requires_the_bearer_token(tmp_path, media):
             async with Client(streamable_http_client(url, http_client=http)) as client:
                 return await client.list_tools()
 
-        assert len(anyio.run(go).tools) == 10
+        assert len(anyio.run(go).tools) == 11
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -435,7 +436,7 @@ def test_the_readme_client_configuration_works_as_written(tmp_path, media):
         async with Client(params) as client:
             return await client.list_tools()
 
-    assert len(anyio.run(go).tools) == 10
+    assert len(anyio.run(go).tools) == 11
 
 
 def test_thumbnails_and_structures_are_resources(server, indexed):
@@ -455,6 +456,7 @@ def test_thumbnails_and_structures_are_resources(server, indexed):
         "shotseek://shots/{shot_id}/thumbnail",
         "shotseek://videos/{video}/structure",
         "shotseek://exports/{name}",
+        "shotseek://clips/{name}",
     }
     [content] = thumb.contents
     assert content.mime_type == "image/jpeg"
@@ -546,6 +548,7 @@ ANNOTATIONS = {
     "get_video_structure": (True, None, True, False),
     "caption_shots": (False, False, True, True),
     "export_selects": (False, False, True, False),
+    "clip_shots": (False, False, True, False),
 }
 
 

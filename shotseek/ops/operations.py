@@ -19,6 +19,7 @@ from shotseek.ops.archive import Archive, Call
 from shotseek.ops.requests import (
     SPECS,
     CaptionRequest,
+    ClipRequest,
     EvalRequest,
     ExportRequest,
     ForgetRequest,
@@ -47,6 +48,7 @@ from shotseek.pipeline.evaluation import evaluate as run_eval
 from shotseek.pipeline.jobs import IndexJobs
 from shotseek.pipeline.models import (
     CaptionReport,
+    ClipReport,
     ExportReport,
     IndexJob,
     IndexReport,
@@ -303,4 +305,27 @@ def export(archive: Archive, request: ExportRequest, call: Call) -> ExportReport
         gap=request.gap,
         output=Path(request.output) if request.output else None,
         title=request.title,
+    )
+
+
+@operation("clip")
+def clip(archive: Archive, request: ClipRequest, call: Call) -> ClipReport:
+    """A search's hits or named shots as video files (or one reel) a person can play."""
+    from shotseek.pipeline.export import clip_selects
+
+    return clip_selects(
+        archive.settings,
+        archive.store,
+        search_id=request.search_id,
+        shot_ids=list(request.shot_ids) if request.shot_ids else None,
+        top=request.top,
+        order=request.order,
+        handles=request.handles,
+        mode=request.mode,
+        burn_timecode=request.burn_timecode,
+        reel=request.reel,
+        folder=Path(request.folder) if request.folder else None,
+        progress=lambda done, total: call.report(
+            StepProgress(done=done, total=total, step=f"cutting clip {done + 1} of {total}")
+        ),
     )

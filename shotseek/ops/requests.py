@@ -18,6 +18,8 @@ from shotseek.pipeline.config import (
 from shotseek.pipeline.evaluation import EvalReport
 from shotseek.pipeline.models import (
     CaptionReport,
+    ClipMode,
+    ClipReport,
     ExportFormat,
     ExportOrder,
     ExportReport,
@@ -163,6 +165,22 @@ class ExportRequest(Request):
     title: QueryText | None = Field(None, description="The timeline's name.")
 
 
+class ClipRequest(Request):
+    search_id: Ref | None = Field(None, description="Cut this search's hits.")
+    shot_ids: list[Ref] | None = Field(
+        None, max_length=MAX_LIST_ITEMS, description="Or these shots, in this order."
+    )
+    top: int | None = Field(None, ge=1, le=LIMIT_MAX, description="Only the first N.")
+    order: ExportOrder = Field("rank", description="rank, or source: by file and time.")
+    handles: Ref = Field("0", description="Added around each shot: seconds (1s) or frames (12f).")
+    mode: ClipMode = Field("exact", description="exact: re-encoded to the frame; fast: copied.")
+    burn_timecode: bool = Field(False, description="The source timecode burnt into the picture.")
+    reel: bool = Field(False, description="One file of all the shots, one after another.")
+    folder: Ref | None = Field(
+        None, description="Where to write (the CLI); none: the data directory's clips."
+    )
+
+
 @dataclass(frozen=True)
 class Spec:
     """An operation as a door sees it: its name, request, result and progress events."""
@@ -190,5 +208,6 @@ SPECS: dict[str, Spec] = {
         Spec("caption", CaptionRequest, CaptionReport, StepProgress),
         Spec("eval", EvalRequest, EvalReport),
         Spec("export", ExportRequest, ExportReport),
+        Spec("clip", ClipRequest, ClipReport, StepProgress),
     ]
 }

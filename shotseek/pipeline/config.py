@@ -501,6 +501,11 @@ class Settings(BaseSettings):
         return self.data_dir / "exports"
 
     @property
+    def clips_dir(self) -> Path:
+        """Where clips cut for MCP clients are written (the CLI writes where it is told)."""
+        return self.data_dir / "clips"
+
+    @property
     def legacy_store_path(self) -> Path:
         """Where shotseek kept its embedded store before Qdrant Edge (migrated on open)."""
         return self.data_dir / "qdrant"

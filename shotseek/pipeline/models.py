@@ -484,3 +484,30 @@ class ExportReport(BaseModel):
     rates: list[str] = Field(description="The files' frame rates, as editors name them.")
     search_id: str | None = None
     notes: list[str] = Field(default_factory=list)
+
+
+#: How a clip is cut: re-encoded to the frame, or the source's packets copied.
+ClipMode = Literal["fast", "exact"]
+
+
+class ClipFile(BaseModel):
+    """One written clip: where it starts and ends in its source, as a player shows it."""
+
+    path: str
+    mode: ClipMode
+    shot_id: str | None = Field(None, description="The shot (None: a reel of several).")
+    source: str | None = Field(None, description="The source file.")
+    start: float = Field(description="Source seconds of the first frame shown.")
+    end: float = Field(description="Source seconds where it ends (exclusive).")
+    source_in: str | None = Field(None, description="Source timecode of the first frame shown.")
+    frames: int = Field(description="Frames shown.")
+    audio: bool = Field(description="It has sound (the source's, cut to the same span).")
+    note: str | None = None
+
+
+class ClipReport(BaseModel):
+    """The clips written."""
+
+    clips: list[ClipFile]
+    search_id: str | None = None
+    notes: list[str] = Field(default_factory=list)

@@ -825,6 +825,74 @@ def export(
 
 
 @_command()
+def clip(
+    search_id: Annotated[
+        str | None, typer.Argument(help="A search's (or refinement's) id; or give --shot.")
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="The folder to write the clips in.")
+    ] = Path("clips"),
+    exact: Annotated[
+        bool,
+        typer.Option(
+            "--exact/--fast",
+            help="Re-encode to the frame (default), or copy the file's own packets: fast, "
+            "from the keyframe before the shot (an MP4/MOV edit list starts playback on it).",
+        ),
+    ] = True,
+    burn_timecode: Annotated[
+        bool, typer.Option("--burn-timecode", help="Write the source timecode on each frame.")
+    ] = False,
+    reel: Annotated[
+        bool, typer.Option("--reel", help="One file: the shots one after another.")
+    ] = False,
+    handles: Annotated[
+        str, typer.Option(help="Added before and after each shot: seconds (1s) or frames (12f).")
+    ] = "0",
+    order: Annotated[
+        str, typer.Option(help="rank (the search's order) or source (by file and time).")
+    ] = "rank",
+    top: Annotated[int | None, typer.Option(help="Only the first N hits.", min=1)] = None,
+    shot: Annotated[
+        list[str] | None,
+        typer.Option("--shot", help="A shot id to cut instead of a search; repeatable."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cut found shots as video files to play and share.
+
+    Each shot (with its handles) as an MP4 with its sound, re-encoded frame-accurately, or with
+    --fast copied without re-encoding; --reel puts them one after another in one file.
+    """
+    from shotseek.ops.requests import ClipRequest
+
+    try:
+        request = ClipRequest(
+            search_id=search_id,
+            shot_ids=shot,
+            top=top,
+            order=order,
+            handles=handles,
+            mode="exact" if exact else "fast",
+            burn_timecode=burn_timecode,
+            reel=reel,
+            folder=str(out_dir.expanduser().absolute()),
+        )
+    except ValueError as exc:
+        raise ShotseekError(validation_message(exc)) from exc
+    report = calls.run(_settings(), "clip", request)
+    if as_json:
+        render.print_json(report)
+        return
+    for made in report.clips:
+        out.print(made.path, highlight=False)
+        if made.note:
+            err.print(f"  {made.note}", highlight=False)
+    for note in report.notes:
+        err.print(note, highlight=False)
+
+
+@_command()
 def cancel(
     job_id: Annotated[str, typer.Argument(help="An index job's id (index_video gives it).")],
     as_json: JsonOpt = False,

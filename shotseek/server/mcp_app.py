@@ -46,6 +46,7 @@ from shotseek.ops.archive import Archive, Call
 from shotseek.ops.operations import OPERATIONS
 from shotseek.ops.requests import (
     CaptionRequest,
+    ClipRequest,
     ExportRequest,
     ForgetRequest,
     IndexRequest,
@@ -379,8 +380,8 @@ async def index_video(
     force: Annotated[bool, Field(description="Re-index indexed files (new shot ids).")] = False,
     wait_seconds: Annotated[float | None, Field(ge=0, le=600)] = None,
 ) -> Annotated[CallToolResult, JobView]:
-    """Index a file or folder, with progress; after wait_seconds the job goes on (poll
-    index_status). Jobs run one at a time. Indexed files are skipped, broken ones reported."""
+    """Index a file or folder, with progress; past wait_seconds the job goes on (poll
+    index_status). One job at a time; indexed files skipped, broken ones reported."""
     app = await _ready(ctx)
     target = await anyio.to_thread.run_sync(confine, path, app.settings.media_root_paths)
     request = IndexRequest(paths=[str(target)], force=force, within_media_roots=True)
@@ -421,7 +422,7 @@ async def index_status(
     offset: Annotated[int, Field(ge=0, description="next_offset of the last page.")] = 0,
     limit: Annotated[int, Field(ge=1, le=JOB_PAGE_MAX)] = JOB_PAGE_MAX,
 ) -> Annotated[CallToolResult, JobView]:
-    """An index job: state, counts, failures and a page of per-file results."""
+    """An index job: state, counts, failures, a page of per-file results."""
     app = await _ready(ctx)
     request = JobRequest(job_id=job_id, offset=offset, limit=limit)
     return _job_reply(await _do("index_status", app, request))
@@ -432,7 +433,7 @@ async def cancel_index(
     job_id: Annotated[Ref, Field(description="From index_video.")],
     ctx: Context[SharedContext, Any],
 ) -> Annotated[CallToolResult, JobStateView]:
-    """Stop an index job. Finished videos stay; the one in progress is left as it was."""
+    """Stop an index job. Videos finished stay; the one in progress is untouched."""
     app = await _ready(ctx)
     job = await _do("cancel_index", app, JobRequest(job_id=job_id))
     view = JobStateView(job_id=job.job_id, state=job.state)
@@ -527,7 +528,7 @@ async def refine_search(
     explain: Annotated[bool | None, Field(description="As search_shots.")] = None,
 ) -> Annotated[CallToolResult, SearchView]:
     """More like these, less like those: feedback accumulates along a chain; judged shots
-    are not shown again. The VLM judges only when rerank or explain is given."""
+    are not shown again. The VLM judges only if rerank or explain."""
     app = await _ready(ctx)
     if limit is None:  # as the search, within what an MCP reply carries
         parent = await anyio.to_thread.run_sync(history.load_search_record, app.settings, search_id)
@@ -552,7 +553,7 @@ async def list_videos(
     cursor: Cursor = None,
     limit: Annotated[int, Field(ge=1, le=JOB_PAGE_MAX)] = JOB_PAGE_MAX,
 ) -> Annotated[CallToolResult, VideoPage]:
-    """The indexed videos, a page at a time: id, path, duration, classes/scenes/shots."""
+    """The indexed videos, a page at a time."""
     app = await _ready(ctx)
     found = await _do("videos", app, VideosRequest())
     videos = [VideoView.of(v) for v in found.videos]
@@ -581,7 +582,7 @@ async def get_video_structure(
     limit: Annotated[int, Field(ge=1, le=STRUCTURE_PAGE_MAX)] = STRUCTURE_PAGE_MAX,
 ) -> Annotated[CallToolResult, StructurePage]:
     """A video's classes (looks that recur), scenes (runs of one class) and a page of its
-    shots: times in seconds, how each starts (cut, dissolve, content)."""
+    shots: times in seconds, how each starts."""
     app = await _ready(ctx)
     ref = await anyio.to_thread.run_sync(_media_ref, app, video)
     found = await _do("structure", app, StructureRequest(video=ref))
@@ -601,7 +602,7 @@ async def caption_shots(
     shot_ids: Annotated[list[Ref], Field(min_length=1, max_length=MAX_LIST_ITEMS)],
     ctx: Context[SharedContext, Any],
 ) -> Annotated[CallToolResult, CaptionsView]:
-    """The local VLM says what each shot shows (stored; caption/hybrid search read it)."""
+    """The local VLM captions shots (stored; caption and hybrid search read them)."""
     app = await _ready(ctx)
     budget = app.settings.vlm_budget_seconds  # an MCP call never waits past it
     request = CaptionRequest(shot_ids=shot_ids, budget_seconds=budget)
@@ -629,7 +630,7 @@ async def export_selects(
     order: Annotated[ExportOrder, Field(description="source: by file and time.")] = "rank",
     handles: Annotated[Ref, Field(description="Around each shot: 1s or 12f.")] = "0",
 ) -> Annotated[CallToolResult, ExportView]:
-    """Shots as a timeline for an editor, in each file's own timecode; answers links to read."""
+    """Shots as an editor's timeline, in each file's own timecode; answers links."""
     app = await _ready(ctx)
     request = ExportRequest(
         format=format,
@@ -645,6 +646,39 @@ async def export_selects(
     result = _reply(
         [f"{report.clips} clips ({rates} fps) as {report.format}: {' '.join(uris)}"], view
     )
+    result.content += [
+        ResourceLink(type="resource_link", uri=uri, name=uri.rsplit("/", 1)[-1]) for uri in uris
+    ]
+    return result
+
+
+#: Where a clip made for a client can be read back (a file of the clips folder, by name).
+CLIP_URI = "shotseek://clips/{name}"
+
+
+@_user_errors
+async def clip_shots(
+    ctx: Context[SharedContext, Any],
+    search_id: Annotated[Ref | None, Field(description="Its hits, best first.")] = None,
+    shot_ids: ShotIds = None,
+    fast: Annotated[bool, Field(description="Copy, no re-encode.")] = False,
+    reel: Annotated[bool, Field(description="One file of all.")] = False,
+    burn_timecode: bool = False,
+) -> Annotated[CallToolResult, ExportView]:
+    """Shots as video files with sound, to play or share; answers links."""
+    app = await _ready(ctx)
+    request = ClipRequest(
+        search_id=search_id,
+        shot_ids=shot_ids,
+        mode="fast" if fast else "exact",
+        burn_timecode=burn_timecode,
+        reel=reel,
+    )
+    report = await _do("clip", app, request, ctx)
+    uris = [CLIP_URI.format(name=Path(c.path).name) for c in report.clips]
+    notes = [*report.notes, *(f"{Path(c.path).name}: {c.note}" for c in report.clips if c.note)]
+    view = ExportView(files=uris, clips=len(report.clips), notes=notes)
+    result = _reply([f"{len(uris)} clip files: {' '.join(uris)}"], view)
     result.content += [
         ResourceLink(type="resource_link", uri=uri, name=uri.rsplit("/", 1)[-1]) for uri in uris
     ]
@@ -680,7 +714,8 @@ TOOLS: list[tuple[Callable, str, ToolAnnotations]] = [
     # writes captions, once per shot, model and prompt
     (caption_shots, "Caption shots", _annotations(reads=False, vlm=True)),
     # writes a file in the data directory's exports; the archive is not changed
-    (export_selects, "Export to an editor", _annotations(reads=False)),
+    (export_selects, "Export selects", _annotations(reads=False)),
+    (clip_shots, "Cut clips", _annotations(reads=False)),
 ]
 
 
@@ -770,6 +805,9 @@ def create_server(shared: SharedContext) -> MCPServer:
         mime_type="text/plain",
         description="A file export_selects wrote (EDL, XML, OTIO JSON, MLT or CSV text).",
     )(export_resource)
+    mcp.resource(CLIP_URI, mime_type="video/mp4", description="A video file clip_shots wrote.")(
+        clip_resource
+    )
     return mcp
 
 
@@ -816,16 +854,27 @@ async def video_structure_resource(video: str, ctx: Context[SharedContext, Any])
     return await anyio.to_thread.run_sync(read)
 
 
+def _written(folder: Path, name: str, tool: str) -> Path:
+    """A file the server wrote into ``folder``, by its bare name (nothing else is read)."""
+    path = folder / name
+    if "/" in name or "\\" in name or name.startswith(".") or not path.is_file():
+        raise ResourceError(f"no file named {name[:80]!r}; {tool} answers with the links to read")
+    return path
+
+
 async def export_resource(name: str, ctx: Context[SharedContext, Any]) -> str:
     app = await _ready_for_resource(ctx)
 
     def read() -> str:
-        folder = app.settings.exports_dir
-        path = folder / name
-        if "/" in name or "\\" in name or name.startswith(".") or not path.is_file():
-            raise ResourceError(
-                f"no export named {name[:80]!r}; export_selects answers with the links to read"
-            )
-        return path.read_text(encoding="utf-8")
+        return _written(app.settings.exports_dir, name, "export_selects").read_text("utf-8")
+
+    return await anyio.to_thread.run_sync(read)
+
+
+async def clip_resource(name: str, ctx: Context[SharedContext, Any]) -> bytes:
+    app = await _ready_for_resource(ctx)
+
+    def read() -> bytes:
+        return _written(app.settings.clips_dir, name, "clip_shots").read_bytes()
 
     return await anyio.to_thread.run_sync(read)

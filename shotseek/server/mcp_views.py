@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shotseek.pipeline.config import MAX_REF_CHARS, MCP_REPLY_BYTES
+from shotseek.pipeline.config import MAX_LIST_ITEMS, MAX_REF_CHARS, MCP_REPLY_BYTES
 from shotseek.pipeline.errors import QueryError
 from shotseek.pipeline.models import (
     BoundaryKind,
@@ -48,12 +48,13 @@ def fenced(text: str | None) -> str:
 
 def compact_schema(schema: Any, *, output: bool = False) -> Any:
     """A JSON schema without what it repeats: titles; for an optional field (one with a null
-    default) its null branch and default; in arguments, length bounds no agent reaches (a
-    path's 4096 characters; the arguments are still checked against them); an output schema
-    (``output``) also without descriptions (the tool's says it) and ``required`` lists,
-    which repeat every field name (a reply leaves an empty optional field out rather than
-    sending null: :func:`structured`) and the type of an enumeration of strings (its values
-    say it; arguments keep it: some clients ask a type of every argument)."""
+    default) its null branch and default; in arguments, bounds no agent reaches (a path's
+    4096 characters, a list's 100 items; the arguments are still checked against them). An
+    output schema (``output``) also goes without descriptions (the tool's says it), defaults
+    (a reply has its values), ``required`` lists, which repeat every field name (a reply
+    leaves an empty optional field out rather than sending null: :func:`structured`), and the
+    type of an enumeration of strings (its values say it; arguments keep it: some clients ask
+    a type of every argument)."""
     if isinstance(schema, list):
         return [compact_schema(item, output=output) for item in schema]
     if not isinstance(schema, dict):
@@ -64,7 +65,8 @@ def compact_schema(schema: Any, *, output: bool = False) -> Any:
         if key in ("properties", "$defs") and isinstance(value, dict):  # names, not keywords
             out[key] = {name: compact_schema(v, output=output) for name, v in value.items()}
         elif key not in dropped and not (
-            key == "maxLength" and isinstance(value, int) and value >= MAX_REF_CHARS
+            (key == "maxLength" and isinstance(value, int) and value >= MAX_REF_CHARS)
+            or (key == "maxItems" and isinstance(value, int) and value >= MAX_LIST_ITEMS)
         ):
             out[key] = compact_schema(value, output=output)
     if output and "enum" in out and out.get("type") == "string":  # the values say it
@@ -75,6 +77,8 @@ def compact_schema(schema: Any, *, output: bool = False) -> Any:
         if len(kept) == 1:
             del out["anyOf"], out["default"]
             out = {**kept[0], **out}
+    if output:
+        out.pop("default", None)
     if "$defs" in out:
         out = _inline_single_use(out)
     return out

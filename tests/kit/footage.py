@@ -471,3 +471,38 @@ def video_with_longer_audio(
                 container.mux(packet)
         for packet in sound.encode():
             container.mux(packet)
+
+
+def with_clicks(video: Path, out: Path, every: float = 1.0, rate: int = 48000) -> None:
+    """``video`` with a sound track added: silence, and a 10 ms click on each multiple of
+    ``every`` seconds of the video's own clock (so a cut's sound can be checked against its
+    pictures). The video's packets are copied, not re-encoded."""
+    with av.open(str(video)) as source, av.open(str(out), mode="w") as container:
+        vin = source.streams.video[0]
+        vout = container.add_stream_from_template(vin)
+        duration = float(vin.duration * vin.time_base) if vin.duration else 0.0
+        sound = container.add_stream("aac", rate=rate)
+        sound.layout = "mono"
+        n = round((duration + 0.5) * rate)
+        signal = np.zeros(n, np.float32)
+        click = round(0.01 * rate)
+        for k in range(int(duration / every) + 1):
+            at = round(k * every * rate)
+            signal[at : at + click] = 0.8
+        for packet in source.demux(vin):
+            if packet.dts is None:
+                continue
+            packet.stream = vout
+            container.mux(packet)
+        step = 1024
+        for start in range(0, n, step):
+            frame = av.AudioFrame.from_ndarray(
+                signal[None, start : start + step].copy(), format="fltp", layout="mono"
+            )
+            frame.sample_rate = rate
+            frame.pts = start
+            frame.time_base = Fraction(1, rate)
+            for packet in sound.encode(frame):
+                container.mux(packet)
+        for packet in sound.encode():
+            container.mux(packet)

@@ -7,7 +7,13 @@ adapters get timecode wrong (each module says how); ``table`` writes CSV."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+
+from pydantic import BaseModel
 
 from shotseek.pipeline import history
 from shotseek.pipeline.catalog import reader_model
@@ -16,6 +22,9 @@ from shotseek.pipeline.errors import ExportError, UnknownShotError, VideoNotFoun
 from shotseek.pipeline.export.selects import Length, Select, selects_of
 from shotseek.pipeline.models import (
     EXPORT_SUFFIXES,
+    ClipFile,
+    ClipMode,
+    ClipReport,
     ExportFormat,
     ExportOrder,
     ExportReport,
@@ -25,29 +34,30 @@ from shotseek.pipeline.models import (
 )
 
 
-def export_selects(
+class Gathered(BaseModel):
+    """The selects of a request, and what the user should hear about them."""
+
+    selects: list[Select]
+    query: str | None
+    search_id: str | None
+    notes: list[str]
+
+
+def gather(
     settings: Settings,
     store,
     *,
-    format: ExportFormat,
     search_id: str | None = None,
     shot_ids: list[str] | None = None,
     top: int | None = None,
     order: ExportOrder = "rank",
     handles: str = "0",
-    gap: str = "0",
-    output: Path | None = None,
-    title: str | None = None,
-) -> ExportReport:
-    """Write a search's hits (rank order; ``top``: the first N) or the shots ``shot_ids`` as
-    ``format`` at ``output`` (default: the data directory's exports folder). Everything is
-    checked and rendered before a file is written; each file appears whole or not at all."""
-    if format not in EXPORT_SUFFIXES:
-        known = ", ".join(EXPORT_SUFFIXES)
-        raise ExportError(f"unknown export format {format!r}: use one of {known}")
+) -> Gathered:
+    """A search's hits (rank order; ``top``: the first N) or the shots ``shot_ids``, each
+    with its file found and its frames counted (``handles`` around each)."""
     if (search_id is None) == (not shot_ids):
         raise ExportError("export a search (its id) or shots (their ids): give one of them")
-    handle, spacing = Length.parse(handles, "handles"), Length.parse(gap, "gap")
+    handle = Length.parse(handles, "handles")
     items: list[SearchHit] | list[Shot]
     if search_id is not None:
         result = history.load_search_record(settings, search_id).result
@@ -90,9 +100,43 @@ def export_selects(
         captions=captions,
         notes=notes,
     )
+    return Gathered(selects=selects, query=query, search_id=search_id, notes=notes)
+
+
+def export_selects(
+    settings: Settings,
+    store,
+    *,
+    format: ExportFormat,
+    search_id: str | None = None,
+    shot_ids: list[str] | None = None,
+    top: int | None = None,
+    order: ExportOrder = "rank",
+    handles: str = "0",
+    gap: str = "0",
+    output: Path | None = None,
+    title: str | None = None,
+) -> ExportReport:
+    """Write a search's hits or the shots ``shot_ids`` (see :func:`gather`) as ``format`` at
+    ``output`` (default: the data directory's exports folder). Everything is checked and
+    rendered before a file is written; each file appears whole or not at all."""
+    if format not in EXPORT_SUFFIXES:
+        known = ", ".join(EXPORT_SUFFIXES)
+        raise ExportError(f"unknown export format {format!r}: use one of {known}")
+    spacing = Length.parse(gap, "gap")
+    got = gather(
+        settings,
+        store,
+        search_id=search_id,
+        shot_ids=shot_ids,
+        top=top,
+        order=order,
+        handles=handles,
+    )
+    selects, query, notes = got.selects, got.query, got.notes
     title = title or (f"shotseek: {query}" if query else "shotseek selects")
     files = render(format, selects, title, spacing)
-    target = _target(settings, output, format, search_id)
+    target = _target(settings, output, format, got.search_id)
     if len(files) > 1:
         notes.append(
             "a CMX 3600 list has one frame rate; these shots come in several, so there is one "
@@ -105,9 +149,90 @@ def export_selects(
         clips=len(selects),
         title=title,
         rates=list(dict.fromkeys(s.clock.label for s in selects)),
-        search_id=search_id,
+        search_id=got.search_id,
         notes=notes,
     )
+
+
+def clip_selects(
+    settings: Settings,
+    store,
+    *,
+    search_id: str | None = None,
+    shot_ids: list[str] | None = None,
+    top: int | None = None,
+    order: ExportOrder = "rank",
+    handles: str = "0",
+    mode: ClipMode = "exact",
+    burn_timecode: bool = False,
+    reel: bool = False,
+    folder: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ClipReport:
+    """The shots of :func:`gather` as playable files in ``folder`` (default: the data
+    directory's exports): one per shot, or with ``reel`` one file of them all. Each file is
+    written under a temporary name and renamed when complete. ``progress(done, total)`` hears
+    each file begun (it may raise to stop; the files finished are kept)."""
+    from shotseek.pipeline.export import clips
+
+    got = gather(
+        settings,
+        store,
+        search_id=search_id,
+        shot_ids=shot_ids,
+        top=top,
+        order=order,
+        handles=handles,
+    )
+    if reel and mode == "fast":
+        raise ExportError("a reel is re-encoded (its clips come from several files): drop --fast")
+    folder = (folder or settings.clips_dir).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise ExportError(f"{folder} is a file: name a folder to write the clips in")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot make the folder {folder}: {exc.strerror or exc}") from exc
+    written: list[ClipFile] = []
+    jobs: list[tuple[Path, Callable[[Path], ClipFile]]]
+    if reel:
+        name = f"{got.search_id or 'shots'}-reel.mp4"
+        jobs = [(folder / name, lambda p: clips.write_reel(got.selects, p, burn=burn_timecode))]
+    else:
+        jobs = []
+        for select in got.selects:
+            if mode == "fast":
+                suffix = Path(select.path).suffix.lower() or ".mp4"
+                jobs.append(
+                    (folder / clips.clip_name(select, suffix), partial(clips.cut_fast, select))
+                )
+            else:
+                jobs.append(
+                    (
+                        folder / clips.clip_name(select, ".mp4"),
+                        partial(clips.cut_exact, select, burn=burn_timecode),
+                    )
+                )
+    for done, (target, make) in enumerate(jobs):
+        if progress is not None:
+            progress(done, len(jobs))
+        written.append(_made(target, make))
+    return ClipReport(clips=written, search_id=got.search_id, notes=got.notes)
+
+
+def _made(target: Path, make: Callable[[Path], ClipFile]) -> ClipFile:
+    """``make`` writes a temporary file next to ``target``, renamed to it once complete."""
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix)
+    os.close(fd)
+    partial_path = Path(name)
+    try:
+        made = make(partial_path)
+        os.replace(partial_path, target)
+    except OSError as exc:
+        raise ExportError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    finally:
+        partial_path.unlink(missing_ok=True)
+    return made.model_copy(update={"path": str(target)})
 
 
 def render(
