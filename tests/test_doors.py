@@ -5,8 +5,11 @@ indexed and their files decoded by worker processes (once, a token set made ever
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sys
+from pathlib import Path
 
 import anyio
 import httpx2
@@ -66,7 +69,15 @@ def _structure(found: dict) -> list[tuple]:
     return [(s["start"], s["end"], s["boundary"], classes[s["scene"]]) for s in found["shots"]]
 
 
-def _answers(index, videos, structure, search, refine) -> dict:
+def _rows(text: str) -> list[tuple]:
+    """An exported CSV's clips: rank, file, source in and out."""
+    return [
+        (r["rank"], r["video"], r["source_in"], r["source_out"])
+        for r in csv.DictReader(io.StringIO(text))
+    ]
+
+
+def _answers(index, videos, structure, search, refine, export) -> dict:
     """One door's answers, as plain data."""
     first = search()
     worst = first["hits"][-1].get("shot", first["hits"][-1])["shot_id"]
@@ -77,6 +88,7 @@ def _answers(index, videos, structure, search, refine) -> dict:
         "structure": _structure(structure("standard.mp4")),
         "search": _hits(first),
         "refine": _hits(refined),
+        "export": _rows(export(refined["search_id"])),
     }
 
 
@@ -91,12 +103,19 @@ def _cli(env):
 
 def _cli_answers(env, media) -> dict:
     run = _cli(env)
+
+    def export(search_id: str) -> str:
+        target = Path(env["SHOTSEEK_DATA_DIR"]) / "cut.csv"
+        (written,) = run("export", search_id, "-f", "csv", "-o", str(target))["files"]
+        return Path(written).read_text()
+
     return _answers(
         run("index", str(media)),
         lambda: run("videos"),
         lambda video: run("structure", str(media / video)),
         lambda: run("search", QUERY, "--limit", "5"),
         lambda search_id, shot: run("refine", search_id, "--negative", shot),
+        export,
     )
 
 
@@ -115,12 +134,16 @@ async def _mcp_answers(client: Client, media) -> dict:
     refine = await tool(
         "refine_search", search_id=search["search_id"], negative=[worst], include_thumbnails=False
     )
+    exported = await tool("export_selects", format="csv", search_id=refine["search_id"])
+    (uri,) = exported["files"]
+    text = (await client.read_resource(uri)).contents[0].text
     return {
         "index": sorted(r["status"] for r in index["results"]),
         "videos": _videos(videos),
         "structure": _structure(structure),
         "search": _hits(search),
         "refine": _hits(refine),
+        "export": _rows(text),
     }
 
 
@@ -128,6 +151,7 @@ def _same(a: dict, b: dict, doors: str) -> None:
     assert a["index"] == b["index"] == ["indexed", "indexed"], doors
     assert a["videos"] == b["videos"], doors
     assert a["structure"] == b["structure"], doors
+    assert a["export"] == b["export"] and len(a["export"]) == len(a["refine"]), doors
     for key in ("search", "refine"):
         assert [h[:3] for h in a[key]] == [h[:3] for h in b[key]], (doors, key)
         for mine, theirs in zip(a[key], b[key], strict=True):
