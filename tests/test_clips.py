@@ -230,3 +230,25 @@ def test_an_agent_cuts_clips_and_reads_them_as_resources(archive):
     )
     assert cli.returncode == 0, cli.stderr
     assert Path(cli.stdout.strip()).is_file()
+
+
+def test_a_portrait_phone_file_is_cut_upright(archive, tmp_path):
+    """A phone stores a portrait picture on its side with a rotation to display it; an exact
+    clip shows it as displayed (upright, the frame numbers readable once turned back)."""
+    settings, store, found, mid, footage = archive
+    from shotseek.pipeline.export import gather
+    from shotseek.pipeline.video import probe
+
+    turned = tmp_path / "portrait.mp4"
+    make_footage(turned, STANDARD_SCENES[:3], barcode=True, rate=Fraction(RATE), rotation=90)
+    info = probe(turned)
+    assert (info.width, info.height) == (180, 320)
+    shot = mid[0].shot
+    select = gather(settings, store, shot_ids=[shot.shot_id]).selects[0]
+    select = select.model_copy(update={"path": str(turned), "width": 180, "height": 320})
+    made = clips.cut_exact(select, tmp_path / "upright.mp4")
+    with av.open(made.path) as container:
+        frame = next(container.decode(video=0))
+        picture = frame.to_ndarray(format="rgb24")
+    assert picture.shape[:2] == (320, 180)  # upright: taller than wide
+    assert read_index(np.ascontiguousarray(np.rot90(picture, k=-1))) == round(shot.start * RATE)

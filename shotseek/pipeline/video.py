@@ -169,7 +169,8 @@ def _scaled(width: int, height: int, scale: float) -> tuple[int, int]:
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
-def _rotation(frame: av.VideoFrame) -> int:
+def display_rotation(frame: av.VideoFrame) -> int:
+    """Degrees counter-clockwise to turn the decoded picture for display (0, 90, 180, 270)."""
     try:
         degrees = frame.rotation
     except Exception:  # pragma: no cover - malformed side data
@@ -230,7 +231,7 @@ def probe(path: str | Path) -> VideoInfo:
             ) from exc
         if first is None:
             raise VideoOpenError(path, "has zero duration: its video stream holds no frames")
-        rotation = _rotation(first)
+        rotation = display_rotation(first)
         width, height = _display_size(first.width, first.height, stream.sample_aspect_ratio)
         if rotation in (90, 270):
             width, height = height, width

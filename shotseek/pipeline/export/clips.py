@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from shotseek.pipeline.export.selects import Select
 from shotseek.pipeline.models import ClipFile
+from shotseek.pipeline.video import display_rotation
 
 #: Containers whose edit lists start playback on a frame after the first keyframe.
 EDIT_LIST_SUFFIXES = (".mp4", ".mov", ".m4v")
@@ -133,7 +134,8 @@ def _seek_before(container: av.container.InputContainer, stream, base: int, seco
 
 
 def _pictures(select: Select) -> Iterator[tuple[int, np.ndarray]]:
-    """(frame number, RGB picture) of each frame from the select's in point to its out point."""
+    """(frame number, RGB picture as displayed: rotation applied) of each frame from the
+    select's in point to its out point."""
     clock = select.clock
     start = clock.seconds_of(select.in_frame)
     with av.open(select.path) as source:
@@ -149,7 +151,9 @@ def _pictures(select: Select) -> Iterator[tuple[int, np.ndarray]]:
                 continue
             if number >= select.out_frame:
                 break
-            yield number, frame.to_ndarray(format="rgb24")
+            picture = frame.to_ndarray(format="rgb24")
+            turn = display_rotation(frame)  # a phone's portrait file is stored on its side
+            yield number, np.ascontiguousarray(np.rot90(picture, k=turn // 90)) if turn else picture
 
 
 def _sound(select: Select, resampler: av.AudioResampler) -> Iterator[np.ndarray]:
