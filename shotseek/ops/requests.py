@@ -149,15 +149,30 @@ class EvalRequest(Request):
     rerank: int = Field(0, ge=0, le=RERANK_MAX)
 
 
-class ExportRequest(Request):
-    format: ExportFormat = Field(description="otio, edl, fcp-xml, fcpxml, mlt or csv.")
-    search_id: Ref | None = Field(None, description="Export this search's hits.")
+class SelectsRequest(Request):
+    """Shots leaving shotseek (an export, clips): a search's hits or shots by id, and how."""
+
+    search_id: Ref | None = Field(None, description="This search's hits.")
     shot_ids: list[Ref] | None = Field(
         None, max_length=MAX_LIST_ITEMS, description="Or these shots, in this order."
     )
     top: int | None = Field(None, ge=1, le=LIMIT_MAX, description="Only the first N.")
     order: ExportOrder = Field("rank", description="rank, or source: by file and time.")
     handles: Ref = Field("0", description="Added around each shot: seconds (1s) or frames (12f).")
+
+    def selection(self) -> dict:
+        """The arguments of :func:`shotseek.pipeline.export.gather`."""
+        return {
+            "search_id": self.search_id,
+            "shot_ids": list(self.shot_ids) if self.shot_ids else None,
+            "top": self.top,
+            "order": self.order,
+            "handles": self.handles,
+        }
+
+
+class ExportRequest(SelectsRequest):
+    format: ExportFormat = Field(description="otio, edl, fcp-xml, fcpxml, mlt or csv.")
     gap: Ref = Field("0", description="Between clips: seconds or frames.")
     output: Ref | None = Field(
         None, description="The file to write (the CLI); none: the data directory's exports."
@@ -165,14 +180,7 @@ class ExportRequest(Request):
     title: QueryText | None = Field(None, description="The timeline's name.")
 
 
-class ClipRequest(Request):
-    search_id: Ref | None = Field(None, description="Cut this search's hits.")
-    shot_ids: list[Ref] | None = Field(
-        None, max_length=MAX_LIST_ITEMS, description="Or these shots, in this order."
-    )
-    top: int | None = Field(None, ge=1, le=LIMIT_MAX, description="Only the first N.")
-    order: ExportOrder = Field("rank", description="rank, or source: by file and time.")
-    handles: Ref = Field("0", description="Added around each shot: seconds (1s) or frames (12f).")
+class ClipRequest(SelectsRequest):
     mode: ClipMode = Field("exact", description="exact: re-encoded to the frame; fast: copied.")
     burn_timecode: bool = Field(False, description="The source timecode burnt into the picture.")
     reel: bool = Field(False, description="One file of all the shots, one after another.")

@@ -67,6 +67,22 @@ CheckpointTagOpt = Annotated[
     ),
 ]
 VideoArg = Annotated[str, typer.Argument(help="Video id (or prefix), path or file name.")]
+
+#: The shots an export or a clip takes: a search's hits, or shots by id, and how.
+SearchIdArg = Annotated[
+    str | None, typer.Argument(help="A search's (or refinement's) id; or give --shot.")
+]
+HandlesOpt = Annotated[
+    str, typer.Option(help="Added before and after each shot: seconds (1s) or frames (12f).")
+]
+OrderOpt = Annotated[
+    str, typer.Option(help="rank (the search's order) or source (by file and time).")
+]
+TopOpt = Annotated[int | None, typer.Option(help="Only the first N hits.", min=1)]
+ShotOpt = Annotated[
+    list[str] | None,
+    typer.Option("--shot", help="A shot id to take instead of a search; repeatable."),
+]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")]
 
 
@@ -759,9 +775,7 @@ def forget(
 
 @_command()
 def export(
-    search_id: Annotated[
-        str | None, typer.Argument(help="A search's (or refinement's) id; or give --shot.")
-    ] = None,
+    search_id: SearchIdArg = None,
     format: Annotated[
         str, typer.Option("--format", "-f", help="otio, edl, fcp-xml, fcpxml, mlt or csv.")
     ] = "otio",
@@ -769,18 +783,11 @@ def export(
         Path | None,
         typer.Option("--output", "-o", help="The file to write (default: <search-id>.<ext> here)."),
     ] = None,
-    handles: Annotated[
-        str, typer.Option(help="Added before and after each shot: seconds (1s) or frames (12f).")
-    ] = "0",
+    handles: HandlesOpt = "0",
     gap: Annotated[str, typer.Option(help="Space between clips: seconds or frames.")] = "0",
-    order: Annotated[
-        str, typer.Option(help="rank (the search's order) or source (by file and time).")
-    ] = "rank",
-    top: Annotated[int | None, typer.Option(help="Only the first N hits.", min=1)] = None,
-    shot: Annotated[
-        list[str] | None,
-        typer.Option("--shot", help="A shot id to export instead of a search; repeatable."),
-    ] = None,
+    order: OrderOpt = "rank",
+    top: TopOpt = None,
+    shot: ShotOpt = None,
     title: Annotated[str | None, typer.Option(help="The timeline's name.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -826,9 +833,7 @@ def export(
 
 @_command()
 def clip(
-    search_id: Annotated[
-        str | None, typer.Argument(help="A search's (or refinement's) id; or give --shot.")
-    ] = None,
+    search_id: SearchIdArg = None,
     out_dir: Annotated[
         Path, typer.Option("--out", "-o", help="The folder to write the clips in.")
     ] = Path("clips"),
@@ -846,17 +851,10 @@ def clip(
     reel: Annotated[
         bool, typer.Option("--reel", help="One file: the shots one after another.")
     ] = False,
-    handles: Annotated[
-        str, typer.Option(help="Added before and after each shot: seconds (1s) or frames (12f).")
-    ] = "0",
-    order: Annotated[
-        str, typer.Option(help="rank (the search's order) or source (by file and time).")
-    ] = "rank",
-    top: Annotated[int | None, typer.Option(help="Only the first N hits.", min=1)] = None,
-    shot: Annotated[
-        list[str] | None,
-        typer.Option("--shot", help="A shot id to cut instead of a search; repeatable."),
-    ] = None,
+    handles: HandlesOpt = "0",
+    order: OrderOpt = "rank",
+    top: TopOpt = None,
+    shot: ShotOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Cut found shots as video files to play and share.
