@@ -170,11 +170,16 @@ def clip_selects(
     progress: Callable[[int, int], None] | None = None,
 ) -> ClipReport:
     """The shots of :func:`gather` as playable files in ``folder`` (default: the data
-    directory's exports): one per shot, or with ``reel`` one file of them all. Each file is
+    directory's clips): one per shot, or with ``reel`` one file of them all. Each file is
     written under a temporary name and renamed when complete. ``progress(done, total)`` hears
     each file begun (it may raise to stop; the files finished are kept)."""
     from shotseek.pipeline.export import clips
 
+    if reel and mode == "fast":  # refused before any file is searched for and probed
+        raise ExportError("a reel is re-encoded (its clips come from several files): drop --fast")
+    folder = (folder or settings.clips_dir).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise ExportError(f"{folder} is a file: name a folder to write the clips in")
     got = gather(
         settings,
         store,
@@ -184,11 +189,6 @@ def clip_selects(
         order=order,
         handles=handles,
     )
-    if reel and mode == "fast":
-        raise ExportError("a reel is re-encoded (its clips come from several files): drop --fast")
-    folder = (folder or settings.clips_dir).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise ExportError(f"{folder} is a file: name a folder to write the clips in")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
