@@ -82,6 +82,12 @@ MCP_REPLY_BYTES, STRUCTURE_PAGE_MAX = 64_000, 200
 #: A long MCP call (the VLM judging or captioning shots) says which step it is on at least this
 #: often: common clients give up on a silent call after about 60 s.
 PROGRESS_EVERY_S = 3.0
+#: The gallery (server/gallery.py): the port ``shotseek serve --http`` and ``shotseek gallery``
+#: listen on, the shots it remembers from the results it sent (only those are played, scrubbed
+#: or shown), its browser sessions, and the frames of a shot's hover-scrub sprite.
+HTTP_PORT = 8000
+GALLERY_SHOTS_KEPT, GALLERY_SESSIONS_KEPT = 50_000, 1_000
+SPRITE_FRAMES, SPRITE_HEIGHT = 10, 90
 #: The embedded store's search index (HNSW): edges per node, candidates while building, and how
 #: many KB of vectors outside it are searched exactly instead (10,000 KB: about 3,300 768-D shots;
 #: below that a scan is as fast as the graph). Qdrant's defaults.

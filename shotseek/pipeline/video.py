@@ -169,6 +169,32 @@ def _scaled(width: int, height: int, scale: float) -> tuple[int, int]:
     return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
+#: What every current browser's <video> plays (Chromium, Firefox, Safari): codecs by container,
+#: and H.264 only in 8-bit 4:2:0 (Chromium refuses 10-bit and 4:2:2 H.264).
+_BROWSER_VIDEO = {"mp4": {"h264", "vp9", "av1"}, "webm": {"vp8", "vp9", "av1"}}
+_BROWSER_AUDIO = {"mp4": {"aac", "mp3", "opus", "flac"}, "webm": {"opus", "vorbis"}}
+_BROWSER_H264_PIXELS = {"yuv420p", "yuvj420p"}
+
+
+def browser_playable(path: str | Path) -> bool:
+    """Whether a web browser's <video> plays the file as it is (else it needs a proxy: ProRes,
+    DNxHD, MPEG-2, 10-bit H.264, HEVC, PCM sound, an AVI or MXF)."""
+    path = Path(path)
+    with _open_container(path) as container:
+        names = container.format.name.split(",")
+        kind = "webm" if path.suffix.lower() == ".webm" and "webm" in names else None
+        if {"mp4", "mov"} & set(names):
+            kind = "mp4"
+        if kind is None:
+            return False
+        video = _video_stream(container, path).codec_context
+        if video.name not in _BROWSER_VIDEO[kind]:
+            return False
+        if video.name == "h264" and video.pix_fmt not in _BROWSER_H264_PIXELS:
+            return False
+        return all(a.codec_context.name in _BROWSER_AUDIO[kind] for a in container.streams.audio)
+
+
 def display_rotation(frame: av.VideoFrame) -> int:
     """Degrees counter-clockwise to turn the decoded picture for display (0, 90, 180, 270)."""
     try:

@@ -21,6 +21,7 @@ from shotseek.pipeline.config import (
     DEFAULT_LIMIT,
     FPS_MAX,
     FPS_MIN,
+    HTTP_PORT,
     LIMIT_MAX,
     RAY_AUTO,
     RAY_LOCAL,
@@ -67,6 +68,24 @@ CheckpointTagOpt = Annotated[
     ),
 ]
 VideoArg = Annotated[str, typer.Argument(help="Video id (or prefix), path or file name.")]
+
+PortOpt = Annotated[int, typer.Option(help="HTTP port.", min=1, max=65535)]
+MediaRootOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--media-root",
+        help="A folder the server may read videos and images from "
+        "(repeatable; env SHOTSEEK_MEDIA_ROOTS).",
+    ),
+]
+
+
+def _roots(media_root: list[Path] | None) -> str | None:
+    """--media-root folders as SHOTSEEK_MEDIA_ROOTS spells them (None: the setting's own)."""
+    import os
+
+    return os.pathsep.join(str(p.expanduser().resolve()) for p in media_root or []) or None
+
 
 #: The shots an export or a clip takes: a search's hits, or shots by id, and how.
 SearchIdArg = Annotated[
@@ -423,35 +442,44 @@ def refine(
 def serve(
     http: Annotated[bool, typer.Option("--http", help="Streamable HTTP instead of stdio.")] = False,
     host: Annotated[str, typer.Option(help="HTTP address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="HTTP port.", min=1, max=65535)] = 8000,
-    media_root: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--media-root",
-            help="A folder the server may read videos and images from "
-            "(repeatable; env SHOTSEEK_MEDIA_ROOTS).",
-        ),
-    ] = None,
+    port: PortOpt = HTTP_PORT,
+    media_root: MediaRootOpt = None,
 ) -> None:
-    """Run the MCP server (stdio, or HTTP with --http).
+    """Run the MCP server (stdio, or HTTP with --http, the gallery beside it).
 
-    Stdio for chat clients (the default), or streamable HTTP for teams.
+    Stdio for chat clients (the default), or streamable HTTP for teams, with the web gallery
+    at / on the same port.
 
-    Over HTTP a bearer token (SHOTSEEK_TOKEN) is required by every request when set, and must be
-    set to bind anything but a loopback address.
+    Over HTTP a bearer token (SHOTSEEK_TOKEN) is required by every request when set (the gallery
+    asks for it once, in a login form), and must be set to bind anything but a loopback address.
     """
-    import os
-
     from shotseek.server.http_auth import is_loopback
 
-    roots = os.pathsep.join(str(p.expanduser().resolve()) for p in media_root or [])
-    settings = _settings(media_roots=roots or None)  # a bad setting stops us before any import
+    settings = _settings(media_roots=_roots(media_root))  # a bad setting stops us here
     if http and not settings.token and not is_loopback(host):
         raise ShotseekError(
             f"refusing to serve HTTP on {host} without a token: set SHOTSEEK_TOKEN (clients then "
             "send 'Authorization: Bearer <token>'), or bind 127.0.0.1"
         )
     serving.serve(settings, http, host, port)
+
+
+@_command()
+def gallery(
+    port: PortOpt = HTTP_PORT,
+    media_root: MediaRootOpt = None,
+    browser: Annotated[
+        bool, typer.Option("--browser/--no-browser", help="Open the gallery in the browser.")
+    ] = True,
+) -> None:
+    """Open the gallery: search, play, mark, refine, compare and export in the browser.
+
+    It listens on 127.0.0.1 only. Beside a running `shotseek serve` it goes through that
+    server; else it serves MCP too, as `serve --http`. With no --media-root it plays the
+    files the archive indexed, and nothing else.
+    """
+    settings = _settings(media_roots=_roots(media_root))
+    serving.gallery(settings, port, browser)
 
 
 @_command()

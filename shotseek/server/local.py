@@ -124,6 +124,20 @@ def call(
     raise LocalServerError("the running shotseek server closed the connection without answering")
 
 
+def listening(data_dir: Path) -> bool:
+    """Whether a ``shotseek serve`` listens on ``data_dir``'s socket now."""
+    path = socket_path(data_dir)
+    if path is None or not _ours(path):
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(CONNECT_TIMEOUT_S)
+        try:
+            conn.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
 class _NoServer:
     def __repr__(self) -> str:
         return "NO_SERVER"

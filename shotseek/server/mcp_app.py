@@ -88,6 +88,7 @@ from shotseek.pipeline.models import (
 from shotseek.pipeline.prompts import prompt as prompt_template
 from shotseek.pipeline.store import ShotStore
 from shotseek.pipeline.timecode import format_timecode
+from shotseek.server.gallery import APP_VIEW_MIME, APP_VIEW_URI, app_view
 from shotseek.server.mcp_views import (
     CaptionsView,
     ExportView,
@@ -719,6 +720,10 @@ TOOLS: list[tuple[Callable, str, ToolAnnotations]] = [
 ]
 
 
+#: The tools whose results MCP Apps hosts show in the results view (:func:`results_view`).
+VIEWED = (search_shots, refine_search)
+
+
 def _strict(tool: Tool) -> Tool:
     """The tool with strict, compact schemas: unknown arguments and silent coercions are
     refused, the description is dedented, and the schemas say each thing once
@@ -776,7 +781,14 @@ def create_server(shared: SharedContext) -> MCPServer:
         yield shared
 
     tools = [
-        _strict(Tool.from_function(fn, title=title, annotations=annotations))
+        _strict(
+            Tool.from_function(
+                fn,
+                title=title,
+                annotations=annotations,
+                meta={"ui": {"resourceUri": APP_VIEW_URI}} if fn in VIEWED else None,
+            )
+        )
         for fn, title, annotations in TOOLS
     ]
     mcp = MCPServer(
@@ -808,6 +820,13 @@ def create_server(shared: SharedContext) -> MCPServer:
     mcp.resource(CLIP_URI, mime_type="video/mp4", description="A video file clip_shots wrote.")(
         clip_resource
     )
+    mcp.resource(
+        APP_VIEW_URI,
+        name="shotseek results",
+        mime_type=APP_VIEW_MIME,
+        description="Search hits as a grid to mark, refine and play, for MCP Apps hosts.",
+        meta={"ui": {"prefersBorder": True}},
+    )(results_view)
     return mcp
 
 
@@ -878,3 +897,8 @@ async def clip_resource(name: str, ctx: Context[SharedContext, Any]) -> bytes:
         return _written(app.settings.clips_dir, name, "clip_shots").read_bytes()
 
     return await anyio.to_thread.run_sync(read)
+
+
+async def results_view() -> str:
+    """The MCP Apps view of search results (server/web/app.html), read once by a host."""
+    return await anyio.to_thread.run_sync(app_view)

@@ -4,6 +4,7 @@ meanwhile waits rather than taking the store) and closes before the store does."
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from shotseek.pipeline.config import MAX_HTTP_REQUEST_BYTES, Settings
@@ -11,8 +12,10 @@ from shotseek.pipeline.errors import ShotseekError
 from shotseek.server.render import err
 
 
-def serve(settings: Settings, http: bool, host: str, port: int) -> None:
-    """Serve MCP (stdio, or HTTP on ``host:port``) until the client or a signal ends it."""
+def serve(settings: Settings, http: bool, host: str, port: int, browser: bool = False) -> None:
+    """Serve MCP (stdio, or HTTP on ``host:port`` with the gallery beside it) until the client
+    or a signal ends it; with ``browser`` (``shotseek gallery``), open the gallery in the
+    browser once it answers."""
     from shotseek.server.local import LocalServer, PipelineHandler
 
     # The CLI reaches the embedded store through this server: listen before the slow imports,
@@ -23,30 +26,68 @@ def serve(settings: Settings, http: bool, host: str, port: int) -> None:
         if not local.start():
             local = None
     try:
-        _serve_mcp(settings, http, host, port, handler, local)
+        _serve_mcp(settings, http, host, port, handler, local, browser)
     finally:
         if local is not None:
             local.stop()
 
 
-def http_app(server: Any, settings: Settings, host: str, port: int) -> Any:
+def http_app(
+    server: Any, settings: Settings, host: str, port: int, do: Any = None, own: bool = False
+) -> Any:
     """The MCP server as an ASGI app for ``host:port``: streamable HTTP at ``/mcp``, Host and
     Origin checked, requests as large as an inline query image, the bearer token required when
-    one is set."""
+    one is set; with ``do`` (where operations run), the gallery on every other path (``own``:
+    it plays the archive's own files when no media roots are set)."""
     from shotseek.server.http_auth import BearerTokenMiddleware, transport_security
 
+    security = transport_security(host, port, settings.allowed_host_names)
     app = server.streamable_http_app(
-        host=host,
-        transport_security=transport_security(host, port, settings.allowed_host_names),
-        max_request_body_size=MAX_HTTP_REQUEST_BYTES,
+        host=host, transport_security=security, max_request_body_size=MAX_HTTP_REQUEST_BYTES
     )
     if settings.token:
         app = BearerTokenMiddleware(app, settings.token.get_secret_value())
-    return app
+    if do is None:
+        return app
+    from shotseek.server.gallery import beside, gallery_app
+
+    hosts = security.allowed_hosts if security.enable_dns_rebinding_protection else None
+    return beside(app, gallery_app(settings, do, hosts, play_indexed=own))
+
+
+def archive_doer(shared: Any) -> Any:
+    """Operations on this process's archive (the server's store and job queue), off the event
+    loop: the gallery's ``do``."""
+    import anyio.to_thread
+
+    from shotseek.ops.archive import Archive
+    from shotseek.ops.operations import OPERATIONS
+
+    async def do(name: str, request: Any) -> Any:
+        context = await anyio.to_thread.run_sync(shared.get)
+        if context.store is None or context.jobs is None:
+            raise ShotseekError(context.unavailable or "the store is not open")
+        archive = Archive(context.settings, context.store, context.jobs)
+        return await anyio.to_thread.run_sync(OPERATIONS[name], archive, request)
+
+    return do
+
+
+def socket_doer(settings: Settings) -> Any:
+    """Operations through the socket of the ``shotseek serve`` that holds the store (or here,
+    when it has gone): the gallery's ``do`` beside a running server."""
+    import anyio.to_thread
+
+    from shotseek.server import calls
+
+    async def do(name: str, request: Any) -> Any:
+        return await anyio.to_thread.run_sync(calls.run, settings, name, request)
+
+    return do
 
 
 def _serve_mcp(
-    settings: Settings, http: bool, host: str, port: int, handler: Any, local: Any
+    settings: Settings, http: bool, host: str, port: int, handler: Any, local: Any, browser: bool
 ) -> None:
     from shotseek.server.mcp_app import SharedContext, create_server
 
@@ -62,18 +103,59 @@ def _serve_mcp(
         if not http:
             server.run("stdio")  # stdout carries the protocol and nothing else
             return
-        import uvicorn
 
         context = shared.get()  # one clear line now, not a traceback per request later
         if context.unavailable:
             raise ShotseekError(context.unavailable)
-        app_ = http_app(server, settings, host, port)
+        app_ = http_app(server, settings, host, port, archive_doer(shared), browser)
         err.print(
             f"shotseek MCP server on http://{host}:{port}/mcp"
-            f"{' (bearer token required)' if settings.token else ''}"
+            f"{' (bearer token required)' if settings.token else ''}, "
+            f"the gallery on http://{host}:{port}/"
         )
-        uvicorn.run(app_, host=host, port=port, log_level="warning")
+        _run_http(app_, host, port, browser)
     finally:
         if local is not None:  # no request may arrive between the two and reopen the store
             local.stop()
         shared.close()
+
+
+def gallery(settings: Settings, port: int, browser: bool) -> None:
+    """``shotseek gallery``: the gallery on loopback, through the socket of the ``shotseek
+    serve`` that holds the embedded store when one runs, else in a server of its own (MCP
+    beside it, as ``serve --http``)."""
+    from shotseek.server.local import listening
+
+    host = "127.0.0.1"
+    if settings.qdrant_url or not listening(settings.data_dir):
+        serve(settings, True, host, port, browser=True)
+        return
+    from shotseek.server.gallery import gallery_app
+    from shotseek.server.http_auth import transport_security
+
+    security = transport_security(host, port, settings.allowed_host_names)
+    app = gallery_app(settings, socket_doer(settings), security.allowed_hosts, play_indexed=True)
+    err.print(
+        f"the gallery on http://{host}:{port}/ (through the shotseek server running on "
+        f"{settings.data_dir})"
+    )
+    _run_http(app, host, port, browser)
+
+
+def _run_http(app: Any, host: str, port: int, browser: bool) -> None:
+    """Serve ``app`` until a signal; with ``browser``, open the gallery once it listens."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    if browser:
+        import threading
+        import webbrowser
+
+        def open_when_up() -> None:
+            while not server.started and not server.should_exit:
+                time.sleep(0.05)
+            if server.started:
+                webbrowser.open(f"http://{host}:{port}/")
+
+        threading.Thread(target=open_when_up, name="shotseek-browser", daemon=True).start()
+    server.run()
