@@ -122,6 +122,48 @@ def test_compare_runs_every_mode_side_by_side(archive, env, tmp_path):
     assert "best in its column" in human.stderr and "*" in human.stdout
 
 
+def test_the_html_report_draws_every_run_and_lists_the_misses_as_text(archive, env, tmp_path):
+    """`--report`: one SVG curve per run (readable without script), the table, the queries a
+    run misses; a query with markup in it stays text."""
+    from html.parser import HTMLParser
+
+    _, rows = archive
+    hostile = "<script>alert(1)</script> a red circle"
+    log = _write(tmp_path / "log.csv", [*rows[:5], (rows[0][0], rows[0][1], rows[0][2], hostile)])
+    report = tmp_path / "out" / "report.html"
+    result = runner.invoke(app, ["eval", str(log), "--compare", "--report", str(report), "--json"])
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.stdout)["runs"]
+
+    class Page(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags: list[str] = []
+            self.curves: list[str] = []
+            self.text: list[str] = []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+            if tag == "polyline":
+                self.curves.append(dict(attrs)["points"])
+
+        def handle_data(self, data):
+            self.text.append(data)
+
+    page = Page()
+    page.feed(report.read_text("utf-8"))
+    assert "script" not in page.tags  # no script of its own, none from the log
+    assert len(page.curves) == len(runs) == 3
+    for curve, run in zip(page.curves, runs):
+        assert len(curve.split()) == len(run["recall"])  # a point per K
+    text = "".join(page.text)
+    assert hostile in text  # shown as the words it is
+    for run in runs:
+        assert run["name"] in text and f"{run['mrr']:.3f}" in text
+    missed_by_caption = [o for o in runs[1]["outcomes"] if o["rank"] is None]
+    assert missed_by_caption and "Missed queries" in text
+
+
 def _on_frames(text: str, rate) -> tuple[str, str]:
     """A logged time on the nearest frame at ``rate``, as ``HH:MM:SS.mmm`` and as a
     documentalist's ``HH:MM:SS:FF``."""

@@ -557,6 +557,13 @@ def evaluate(
     per_query: Annotated[
         bool, typer.Option("--per-query", help="Also each line's rank, per configuration.")
     ] = False,
+    report_to: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Also write an HTML page: the R@K curves drawn, the table, the missed queries.",
+        ),
+    ] = None,
     model: ModelOpt = None,
     pretrained: PretrainedOpt = None,
     as_json: JsonOpt = False,
@@ -578,6 +585,16 @@ def evaluate(
         rerank=rerank,
     )
     report = calls.run(settings, "eval", request)
+    if report_to is not None:
+        from shotseek.pipeline.history import write_atomically
+        from shotseek.server.report import eval_report_html
+
+        target = report_to.expanduser()
+        try:
+            write_atomically(target, eval_report_html(report))
+        except OSError as exc:
+            raise ShotseekError(f"cannot write the report to {target}: {exc}") from exc
+        err.print(f"report written to {target}")
     if as_json:
         render.print_json(report)
     else:
