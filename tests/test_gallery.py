@@ -57,14 +57,18 @@ def server(tmp_path_factory):
         first = store.shots_of(model_id, hostile.video_id)[0]
         store.set_caption(model_id, first.shot_id, HOSTILE_CAPTION, caption_by="test")
     assert ShotStore  # the store is closed: the server opens it
+    from tests.kit.ollama_standin import OllamaStandIn
+
+    vlm = OllamaStandIn()  # the VLM, for the compare view's reranked column
     port = free_port()
-    env = cli_env(data, token=TOKEN, media_roots=str(media))
+    env = cli_env(data, token=TOKEN, media_roots=str(media), ollama_url=vlm.start())
     proc = start_http_server(env, port)
     try:
         yield {"url": f"http://127.0.0.1:{port}", "data": data, "media": media}
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+        vlm.stop()
 
 
 @pytest.fixture(scope="module")
@@ -164,12 +168,19 @@ def test_a_person_signs_in_searches_plays_marks_refines_exports_and_compares(
         "document.getElementById('video-player').currentTime > 0"
     )
 
-    # compare: three columns for one query
+    # compare: three columns for one query, a fourth with the VLM's rerank when asked
     page.click("#back")
     page.click("#compare")
     page.wait_for_function("() => document.querySelectorAll('#columns .column').length === 3")
     modes = page.eval_on_selector_all("#columns .column", "cs => cs.map(c => c.dataset.mode)")
     assert modes == ["clip", "caption", "hybrid"]
+    assert page.locator("#columns .tile.shared").count() > 0  # found by several modes
+    page.check("#compare-rerank")
+    page.click("#compare")
+    page.wait_for_function("() => document.querySelectorAll('#columns .column').length === 4")
+    reranked = page.locator('#columns .column[data-mode="reranked"]')
+    assert reranked.locator(".error").count() == 0
+    assert reranked.locator(".verdict").count() > 0  # the VLM's verdicts, shown as text
     page.click("#back-compare")
     # the README's picture, made here: GALLERY_SCREENSHOT=1 writes docs/gallery.png
     page.screenshot(

@@ -60,6 +60,7 @@ from shotseek.ops.requests import (
     VideosRequest,
 )
 from shotseek.pipeline.config import (
+    DEFAULT_RERANK,
     GALLERY_SESSIONS_KEPT,
     GALLERY_SHOTS_KEPT,
     MAX_HTTP_REQUEST_BYTES,
@@ -473,7 +474,12 @@ def gallery_app(
             if token is not None:
                 return RedirectResponse("/login", status_code=303)
             sid, session = gallery.sessions.new()
-        page = _page("gallery.html", csrf=session.csrf, sprite_frames=str(SPRITE_FRAMES))
+        page = _page(
+            "gallery.html",
+            csrf=session.csrf,
+            sprite_frames=str(SPRITE_FRAMES),
+            rerank=str(DEFAULT_RERANK),
+        )
         response = Response(page, media_type="text/html")
         return with_cookie(response, sid) if sid else response
 

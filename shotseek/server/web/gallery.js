@@ -8,6 +8,7 @@
   const $ = (id) => document.getElementById(id);
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   const spriteFrames = Number(document.querySelector('meta[name="sprite-frames"]').content);
+  const RERANK = Number(document.querySelector('meta[name="rerank"]').content);
 
   const state = {
     chain: [], // the results shown, search then each refinement
@@ -404,10 +405,15 @@
     let bodies;
     try {
       bodies = ["clip", "caption", "hybrid"].map((mode) => [mode, query(mode)]);
+      if ($("compare-rerank").checked) { // CLIP's hits judged and reordered by the VLM
+        const reranked = query("clip");
+        reranked.query.rerank = Math.min(reranked.query.limit, RERANK);
+        bodies.push(["reranked", reranked]);
+      }
     } catch (e) {
       return say(e.message, true);
     }
-    say("searching three ways\u2026");
+    say(`searching ${bodies.length} ways\u2026`);
     show("compare");
     const columns = $("columns");
     columns.replaceChildren();
@@ -422,7 +428,9 @@
     for (const [, result] of answers) {
       for (const t of result ? result.tiles : []) seen.set(t.shot_id, (seen.get(t.shot_id) || 0) + 1);
     }
-    const titles = { clip: "CLIP (pictures)", caption: "captions", hybrid: "hybrid" };
+    const titles = {
+      clip: "CLIP (pictures)", caption: "captions", hybrid: "hybrid", reranked: "CLIP, reranked by the VLM",
+    };
     for (const [mode, result, error] of answers) {
       const column = el("section", "column");
       column.dataset.mode = mode;
