@@ -12,8 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx2
@@ -21,7 +19,7 @@ import pytest
 
 from tests.kit.archive import cli_env
 from tests.kit.footage import Scene, make_footage, standard_footage
-from tests.kit.servers import free_port, start_http_server
+from tests.kit.servers import free_port, start_http_server, start_shotseek
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # CI installs it (.ci/run): there a missing browser fails, it is not skipped
@@ -183,9 +181,7 @@ def test_a_person_signs_in_searches_plays_marks_refines_exports_and_compares(
     assert reranked.locator(".verdict").count() > 0  # the VLM's verdicts, shown as text
     page.click("#back-compare")
     # the README's picture, made here: GALLERY_SCREENSHOT=1 writes docs/gallery.png
-    page.screenshot(
-        path=SCREENSHOT if os.environ.get("GALLERY_SCREENSHOT") else tmp_path / "g.png"
-    )
+    page.screenshot(path=SCREENSHOT if os.environ.get("GALLERY_SCREENSHOT") else tmp_path / "g.png")
     assert errors == []
 
 
@@ -443,23 +439,9 @@ def test_the_gallery_command_beside_a_running_server_goes_through_its_socket(ser
 def _gallery(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     """`shotseek gallery --no-browser` on a free port, once it answers; its URL."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shotseek", "gallery", "--no-browser", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(1200):
-        try:
-            httpx2.get(url + "/favicon.ico", timeout=2)
-            return proc, url
-        except httpx2.TransportError:
-            if proc.poll() is not None:
-                raise AssertionError(proc.stderr.read().decode()[-2000:]) from None
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("the gallery did not answer in 120 s")
+    args = ["gallery", "--no-browser", "--port", str(port)]
+    return start_shotseek(args, env, url + "/favicon.ico"), url
 
 
 def test_the_gallery_command_alone_serves_the_archive_and_plays_only_its_files(tmp_path):

@@ -228,11 +228,20 @@ class Gallery:
             )
         return shot
 
+    def know(self, videos: list[VideoRecord]) -> None:
+        """The archive's videos as a listing gave them (their rates, their indexed paths)."""
+        self._videos = {v.video_id: v for v in videos}
+
     async def video(self, video_id: str) -> VideoRecord | None:
         if video_id not in self._videos:
-            listed = await self.do("videos", VideosRequest())
-            self._videos = {v.video_id: v for v in listed.videos}
+            self.know((await self.do("videos", VideosRequest())).videos)
         return self._videos.get(video_id)
+
+    def proxy(self, shot_id: str) -> Path:
+        made = self._proxies.get(shot_id)
+        if made is None or not made.is_file():
+            raise UnknownShotError(f"no proxy made for shot {shot_id[:80]!r}: play it first")
+        return made
 
     async def tiles(self, shots: list[Shot], hits: list[Any] | None = None) -> list[Tile]:
         self.remember(shots)
@@ -546,7 +555,7 @@ def gallery_app(
             return JSONResponse((await gallery.structure(found)).model_dump(mode="json"))
         if name == "videos":
             listed = await do("videos", VideosRequest.model_validate(data))
-            gallery._videos = {v.video_id: v for v in listed.videos}
+            gallery.know(listed.videos)
             return JSONResponse(
                 [
                     {
@@ -593,10 +602,7 @@ def gallery_app(
 
     async def proxy(request: Request) -> Response:
         signed_in(request)
-        made = gallery._proxies.get(request.path_params["shot_id"])
-        if made is None or not made.is_file():
-            raise Refused(404, "no proxy made for this shot: play it first")
-        return FileResponse(made, media_type="video/mp4")
+        return FileResponse(gallery.proxy(request.path_params["shot_id"]), media_type="video/mp4")
 
     routes = [
         Route("/", guarded(index)),

@@ -23,25 +23,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_http_server(env: dict[str, str], port: int) -> subprocess.Popen:
-    """`shotseek serve --http` on ``port``, once it answers (or has exited)."""
+def start_shotseek(args: list[str], env: dict[str, str], probe: str) -> subprocess.Popen:
+    """``shotseek ARGS`` (a server), once ``probe`` (a URL) answers anything (or it has exited)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shotseek", "serve", "--http", "--port", str(port)],
+        [sys.executable, "-m", "shotseek", *args],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    url = f"http://127.0.0.1:{port}/mcp"
     for _ in range(1200):
         if proc.poll() is not None:
             raise AssertionError(f"the server exited: {proc.stderr.read().decode()[-2000:]}")
         try:
-            httpx2.post(url, json={}, timeout=2)
+            httpx2.get(probe, timeout=2)
             return proc
         except httpx2.TransportError:
             time.sleep(0.1)
     proc.kill()
     raise AssertionError("the server did not answer in 120 s")
+
+
+def start_http_server(env: dict[str, str], port: int) -> subprocess.Popen:
+    """`shotseek serve --http` on ``port``, once it answers (or has exited)."""
+    url = f"http://127.0.0.1:{port}/mcp"
+    return start_shotseek(["serve", "--http", "--port", str(port)], env, url)
 
 
 @contextlib.contextmanager

@@ -140,9 +140,23 @@
       verdict.className = "";
     }
     if (result.note) verdict.append(el("span", "note", ` ${result.note}`));
-    for (const t of result.tiles) grid.append(resultTile(t));
+    appendTiles(grid, result, 0);
     crumbs();
     updateActions();
+  }
+
+  // A screenful first, the rest a chunk per animation frame: the first tiles paint as soon
+  // for 500 hits as for 24.
+  const CHUNK = 48;
+
+  function appendTiles(grid, result, from) {
+    if (state.chain[state.at] !== result) return; // another result is shown meanwhile
+    const chunk = document.createDocumentFragment();
+    for (const t of result.tiles.slice(from, from + CHUNK)) chunk.append(resultTile(t));
+    grid.append(chunk);
+    if (from + CHUNK < result.tiles.length) {
+      requestAnimationFrame(() => appendTiles(grid, result, from + CHUNK));
+    }
   }
 
   function resultTile(t) {
