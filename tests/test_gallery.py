@@ -468,3 +468,72 @@ def test_the_gallery_command_alone_serves_the_archive_and_plays_only_its_files(t
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+
+
+def test_an_image_query_filters_hover_scrub_and_keys(server, browser, tmp_path):
+    """The rest of the page, as a person uses it: a still chosen as the query, the video and
+    time filters, hover scrubbing, and the keys (/ to search, arrows, Enter plays)."""
+    from PIL import Image, ImageDraw
+
+    still = tmp_path / "still.png"
+    picture = Image.new("RGB", (320, 180), (60, 60, 60))
+    ImageDraw.Draw(picture).ellipse((120, 50, 200, 130), fill=(220, 30, 30))
+    picture.save(still)
+    page, errors = _signed_in(browser, server["url"])
+
+    # an image alone is a query
+    page.set_input_files("#image", str(still))
+    page.wait_for_selector("#drop-preview:not([hidden])")
+    page.click("#go")
+    page.wait_for_selector("#grid .tile")
+    assert page.locator("#grid .tile").count() > 0
+
+    # filters: one video, shots ending after 10 s and starting before 20 s
+    page.click("#clear-image")
+    page.fill("#q", "a shape")
+    page.click("#filters summary")
+    page.select_option(
+        "#videos",
+        label=next(
+            o for o in page.locator("#videos option").all_inner_texts() if o.startswith("standard")
+        ),
+    )
+    page.fill("#after", "00:00:10")
+    page.fill("#before", "20")
+    page.click("#go")
+    page.wait_for_function("() => document.querySelector('#verdict').textContent.length > 0")
+    page.wait_for_selector("#grid .tile")
+    files = page.locator("#grid .tile .file").all_inner_texts()
+    spans = page.eval_on_selector_all(
+        "#grid .tile", "ts => ts.map(t => [Number(t.dataset.start), Number(t.dataset.end)])"
+    )
+    assert set(files) == {"standard.mp4"}
+    assert all(end > 10 and start < 20 for start, end in spans), spans
+    page.fill("#after", "soon")
+    page.click("#go")
+    page.wait_for_selector("#status.error")
+    assert "after" in page.inner_text("#status")
+
+    # hover scrubs through the shot's sprite
+    thumb = page.locator("#grid .tile .thumb").first
+    box = thumb.bounding_box()
+    page.mouse.move(box["x"] + 5, box["y"] + box["height"] / 2)
+    page.wait_for_function(
+        "t => t.dataset.sprite === 'ready'", arg=thumb.element_handle(), timeout=20_000
+    )
+    page.mouse.move(box["x"] + box["width"] * 0.98, box["y"] + box["height"] / 2)
+    assert thumb.evaluate("t => t.classList.contains('scrubbing')")
+    assert thumb.evaluate("t => t.style.backgroundPosition").startswith("100%")
+
+    # keys: / goes to the search box; arrows move between tiles; Enter plays
+    page.locator("#grid .tile").first.focus()
+    page.keyboard.press("ArrowRight")
+    second = page.locator("#grid .tile").nth(1)
+    assert second.evaluate("t => t === document.activeElement")
+    page.keyboard.press("Enter")
+    second.locator("video").wait_for()
+    page.locator("#grid .tile").first.focus()
+    page.keyboard.press("/")
+    assert page.evaluate("() => document.activeElement.id") == "q"
+    assert errors == []
+    page.context.close()

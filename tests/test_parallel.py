@@ -138,13 +138,21 @@ def test_killing_the_indexing_process_leaves_no_worker_behind(media, tmp_path):
     workers: list[psutil.Process] = []
     deadline = time.monotonic() + 120
     while len(workers) < 2 and time.monotonic() < deadline and run.poll() is None:
-        workers = [c for c in parent.children() if "spawn_main" in " ".join(c.cmdline())]
+        workers = [c for c in parent.children() if "spawn_main" in _cmdline(c)]
         time.sleep(0.05)
     assert len(workers) == 2, "the run never started its two workers"
     run.send_signal(signal.SIGKILL)  # kill -9 mid-run
     run.wait()
     _, alive = psutil.wait_procs(workers, timeout=30)
     assert not alive, f"workers left running: {alive}"
+
+
+def _cmdline(process: psutil.Process) -> str:
+    """Its command line; empty for a child that has just ended (a zombie has none to read)."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
 
 
 def test_cli_index_keeps_stdout_for_json_while_workers_decode(media, tmp_path):

@@ -445,7 +445,7 @@ def serve(
     port: PortOpt = HTTP_PORT,
     media_root: MediaRootOpt = None,
 ) -> None:
-    """Run the MCP server (stdio, or HTTP with --http, the gallery beside it).
+    """Run the MCP server (stdio, or HTTP with --http).
 
     Stdio for chat clients (the default), or streamable HTTP for teams, with the web gallery
     at / on the same port.
@@ -472,7 +472,7 @@ def gallery(
         bool, typer.Option("--browser/--no-browser", help="Open the gallery in the browser.")
     ] = True,
 ) -> None:
-    """Open the gallery: search, play, mark, refine, compare and export in the browser.
+    """Search, play, refine and export in the browser (the gallery).
 
     It listens on 127.0.0.1 only. Beside a running `shotseek serve` it goes through that
     server; else it serves MCP too, as `serve --http`. With no --media-root it plays the
