@@ -212,3 +212,45 @@ def test_a_log_in_hh_mm_ss_ff_is_read_at_each_video_s_frame_rate(archive, env, t
     assert "frame 30" in reasons[first_bad] and "frames run 0-9" in reasons[first_bad]
     assert "drop-frame" in reasons[first_bad + 1] and "29.97 and 59.94" in reasons[first_bad + 1]
     assert report["skipped"] == 2
+
+
+def test_msrvtt_s_test_split_becomes_a_log_that_eval_reads(tmp_path, monkeypatch):
+    """bench/msrvtt_log.py on a tiny set in MSR-VTT's layout (JSFusion's CSV, <video_id>.mp4
+    clips): a line per caption over its whole clip, missing clips named, links to the split's
+    clips alone; `shotseek eval` answers the log."""
+    from bench.msrvtt_log import main
+    from tests.kit.footage import Scene, make_footage
+
+    clips = tmp_path / "MSRVTT" / "videos" / "all"
+    make_footage(clips / "video7010.mp4", [Scene("red", "circle", 2.0)])
+    make_footage(clips / "video7020.mp4", [Scene("blue", "square", 2.5)])
+    make_footage(clips / "video9999.mp4", [Scene("green", "star", 2.0)])  # not in the split
+    split = tmp_path / "MSRVTT_JSFUSION_test.csv"
+    split.write_text(
+        "key,vid_key,video_id,sentence\n"
+        "ret0,msr7010,video7010,a red circle on grey\n"
+        'ret1,msr7020,video7020,"a blue square, turning"\n'
+        "ret2,msr7030,video7030,a clip nobody downloaded\n"
+    )
+    log, linked = tmp_path / "msrvtt-1k-a.csv", tmp_path / "split"
+    assert main([str(split), str(clips), "-o", str(log), "--link-to", str(linked)]) == 0
+    lines = log.read_text().splitlines()
+    assert lines[0] == "video,start,end,query"
+    from shotseek.pipeline.video import probe
+
+    ends = [format_timecode(probe(clips / f"video70{n}0.mp4").duration) for n in (1, 2)]
+    assert lines[1:] == [
+        f"video7010.mp4,00:00:00.000,{ends[0]},a red circle on grey",
+        f'video7020.mp4,00:00:00.000,{ends[1]},"a blue square, turning"',
+    ]
+    assert sorted(p.name for p in linked.iterdir()) == ["video7010.mp4", "video7020.mp4"]
+
+    data = tmp_path / "data"
+    indexed_store(linked, data)[1].close()
+    monkeypatch.setenv("SHOTSEEK_DATA_DIR", str(data))
+    monkeypatch.setenv("SHOTSEEK_MODEL", TINY_CLIP)
+    monkeypatch.setenv("SHOTSEEK_DEVICE", "cpu")
+    result = runner.invoke(app, ["eval", str(log), "--json"])
+    assert result.exit_code == 0, result.output
+    (run,) = json.loads(result.stdout)["runs"]
+    assert run["queries"] == 2 and run["recall"]["2"] == 1.0  # two clips: found in two hits
