@@ -82,6 +82,11 @@ MCP_REPLY_BYTES, STRUCTURE_PAGE_MAX = 64_000, 200
 #: A long MCP call (the VLM judging or captioning shots) says which step it is on at least this
 #: often: common clients give up on a silent call after about 60 s.
 PROGRESS_EVERY_S = 3.0
+#: Sequence queries ("this, then that"): steps at most, the default and largest gap in seconds
+#: between one step's shot and the next's, and the candidates each step takes from the index
+#: before they are joined per video.
+SEQUENCE_STEPS_MAX, SEQUENCE_WITHIN_S, SEQUENCE_WITHIN_MAX = 5, 30.0, 3600.0
+SEQUENCE_CANDIDATES = 1000
 #: The gallery (server/gallery.py): the port ``shotseek serve --http`` and ``shotseek gallery``
 #: listen on, the shots it remembers from the results it sent (only those are played, scrubbed
 #: or shown), its browser sessions, and the frames of a shot's hover-scrub sprite.

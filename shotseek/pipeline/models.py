@@ -30,6 +30,9 @@ from shotseek.pipeline.config import (
     MAX_REF_CHARS,
     MAX_TEXT_CHARS,
     RERANK_MAX,
+    SEQUENCE_STEPS_MAX,
+    SEQUENCE_WITHIN_MAX,
+    SEQUENCE_WITHIN_S,
 )
 from shotseek.pipeline.timecode import SourceClock, format_timecode
 
@@ -342,6 +345,19 @@ class SearchQuery(BaseModel):
     explain: bool = Field(
         False, description="The VLM says of each top hit why it fits or not (order kept)."
     )
+    then: list[QueryText] | None = Field(
+        None,
+        min_length=1,
+        max_length=SEQUENCE_STEPS_MAX - 1,
+        description="A sequence: what follows, step after step; each hit is then a run of "
+        "shots in one video, one per step, in order.",
+    )
+    within: float = Field(
+        SEQUENCE_WITHIN_S,
+        gt=0,
+        le=SEQUENCE_WITHIN_MAX,
+        description="A sequence's steps: most seconds from one step's shot to the next's.",
+    )
 
 
 class Feedback(BaseModel):
@@ -366,6 +382,14 @@ class Feedback(BaseModel):
         )
 
 
+class SequenceStep(BaseModel):
+    """One step of a sequence hit: what it asked and the shot that answers it."""
+
+    text: str
+    score: float = Field(description="CLIP similarity of the shot to the step.")
+    shot: Shot
+
+
 class SearchHit(BaseModel):
     """One shot found, with everything needed to show it."""
 
@@ -379,6 +403,11 @@ class SearchHit(BaseModel):
     match: bool | None = Field(None, description="The VLM's verdict: shows what was asked for.")
     relevance: float | None = Field(None, description="The VLM's relevance, 0 to 1.")
     judged_by: str | None = Field(None, description="VLM model and prompt that judged the hit.")
+    steps: list[SequenceStep] | None = Field(
+        None,
+        description="A sequence query's run: a shot per step, in order (the hit's shot is the "
+        "first; its score the mean of the steps').",
+    )
 
 
 class ShotCaption(BaseModel):

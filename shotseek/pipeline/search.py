@@ -24,6 +24,7 @@ explanations or a new order — and only then recorded and returned.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import logging
 import uuid
@@ -37,7 +38,7 @@ from pydantic import ValidationError
 
 from shotseek.pipeline import history
 from shotseek.pipeline.catalog import reader_encoder, reader_model
-from shotseek.pipeline.config import DEFAULT_RERANK, Settings
+from shotseek.pipeline.config import DEFAULT_RERANK, SEQUENCE_CANDIDATES, Settings
 from shotseek.pipeline.errors import QueryError, UnknownShotError
 from shotseek.pipeline.media import load_image
 from shotseek.pipeline.models import (
@@ -45,6 +46,7 @@ from shotseek.pipeline.models import (
     SearchHit,
     SearchQuery,
     SearchResult,
+    SequenceStep,
     Shot,
     validation_message,
 )
@@ -106,21 +108,24 @@ def answer(
     enrich: Sequence[Enricher] = (),
     notes: Sequence[str | None] = (),
     record: bool = True,
+    runs: Sequence[list[SequenceStep]] | None = None,
 ) -> SearchResult:
     """Ranked shots → hits → judged → enriched → recorded: the one way a result is made.
+    ``runs`` (a sequence query): each found shot's run of steps, in the same order.
     ``notes`` are told to the user with the verdict (a query the model reads only in part).
     ``record=False`` (an evaluation's queries): neither kept for refine nor counted in the
     calibration."""
     hits: list[SearchHit] = []
     per_video: dict[str, int] = {}
-    for shot, score in found:
+    for i, (shot, score) in enumerate(found):
         if query.min_score is not None and score < query.min_score:
             continue
         if query.per_video is not None:
             if per_video.get(shot.video_id, 0) >= query.per_video:
                 continue
             per_video[shot.video_id] = per_video.get(shot.video_id, 0) + 1
-        hits.append(SearchHit(rank=len(hits) + 1, score=round(score, 6), shot=shot))
+        steps = runs[i] if runs is not None else None
+        hits.append(SearchHit(rank=len(hits) + 1, score=round(score, 6), shot=shot, steps=steps))
         if len(hits) == query.limit:
             break
     verdict, typical, note = None, None, None
@@ -138,6 +143,11 @@ def answer(
         )
     elif judged:
         verdict, note = True, "nothing matches the filters"
+    elif runs is not None:
+        note = (
+            "a sequence: each hit is a run of shots, scored by the mean of its steps' CLIP "
+            "scores; no_good_match is judged on single searches"
+        )
     elif parent_id is not None:
         note = "refined results are ranked by feedback; no_good_match is judged on searches"
     else:
@@ -212,6 +222,8 @@ def search(
     vector = query_vector(encoder, text, image, query.image_weight)
     scope = {"video_ids": video_ids, "after": query.after, "before": query.before}
     notes = [encoder.text_overflow(text)] if text else []
+    if query.then:
+        return _sequence(settings, store, model_id, encoder, query, vector, scope, notes, record)
     if query.mode == "clip":
         found = store.query(model_id, vector=vector, limit=_fetch_size(query), **scope)
     else:
@@ -240,6 +252,104 @@ def search(
         notes=notes,
         record=record,
     )
+
+
+def _sequence(
+    settings: Settings,
+    store: ShotStore,
+    model_id: str,
+    encoder: ClipEncoder | TextGraph,
+    query: SearchQuery,
+    vector: np.ndarray,
+    scope: dict,
+    notes: list[str | None],
+    record: bool,
+) -> SearchResult:
+    """A sequence query: the first step (text, image or both) then each ``then`` text, joined
+    into runs of shots (:func:`join_steps`) from each step's candidates in the index."""
+    if query.mode != "clip" or query.rerank or query.explain:
+        raise QueryError(
+            "a sequence (then) is searched by CLIP alone: leave out --mode, --rerank and "
+            "--explain, and judge its shots afterwards"
+        )
+    texts = [t.strip() for t in query.then or []]
+    if not all(texts):
+        raise QueryError("a step of the sequence (then) is empty: say what follows")
+    query = query.model_copy(update={"then": texts})
+    vectors = [vector, *(query_vector(encoder, t, None, 0.0) for t in texts)]
+    notes += [encoder.text_overflow(t) for t in texts]
+    found = [store.query(model_id, vector=v, limit=SEQUENCE_CANDIDATES, **scope) for v in vectors]
+    labels = [query.text or "the image", *texts]
+    runs = join_steps(found, query.within)
+    if query.per_video is None and query.min_score is None:
+        runs = runs[: query.limit]
+    steps = [
+        [
+            SequenceStep(text=label, score=round(score, 6), shot=shot)
+            for label, (shot, score) in zip(labels, run)
+        ]
+        for run, _ in runs
+    ]
+    return answer(
+        settings,
+        model_id,
+        query,
+        [(run[0][0], mean) for run, mean in runs],
+        vector=vector,
+        judged=False,
+        notes=notes,
+        record=record,
+        runs=steps,
+    )
+
+
+def join_steps(
+    found: Sequence[Sequence[tuple[Shot, float]]], within: float
+) -> list[tuple[list[tuple[Shot, float]], float]]:
+    """Runs of shots, one per step, in one video and in order, each step's shot starting at
+    most ``within`` seconds after the previous one's ends; best first by the mean of the
+    steps' scores, one run (its best) per first shot.
+
+    The mean, not the weakest step's score: with cosine scores on one scale, the minimum ties
+    every run that shares its weakest step and throws away how well the others match, and a
+    product is meaningless for negative cosines. Runs are found from each step's candidates
+    in the index, joined per video (each step's shots sorted by start, the next step's window
+    found by bisection), never by a scan of the store."""
+    steps = len(found)
+    by_video: dict[str, list[list[tuple[Shot, float]]]] = {}
+    for i, candidates in enumerate(found):
+        for shot, score in candidates:
+            by_video.setdefault(shot.video_id, [[] for _ in range(steps)])[i].append((shot, score))
+    runs: list[tuple[list[tuple[Shot, float]], float]] = []
+    for lists in by_video.values():
+        if not all(lists):
+            continue
+        for candidates in lists:
+            candidates.sort(key=lambda c: c[0].start)
+        # from the last step back: the best continuation from each candidate of step i
+        best: list[tuple[float, list[tuple[Shot, float]]] | None] = [
+            (score, [(shot, score)]) for shot, score in lists[-1]
+        ]
+        for i in range(steps - 2, -1, -1):
+            following = lists[i + 1]
+            starts = [shot.start for shot, _ in following]
+            here: list[tuple[float, list[tuple[Shot, float]]] | None] = []
+            for shot, score in lists[i]:
+                lo = bisect.bisect_left(starts, shot.end - 1e-6)
+                hi = bisect.bisect_right(starts, shot.end + within + 1e-6)
+                options = [best[k] for k in range(lo, hi) if best[k] is not None]
+                if not options:
+                    here.append(None)
+                    continue
+                total, chain = max(options, key=lambda o: o[0])
+                here.append((score + total, [(shot, score), *chain]))
+            best = here
+        for entry in best:
+            if entry is not None:
+                total, chain = entry
+                runs.append((chain, total / steps))
+    runs.sort(key=lambda run: -run[1])
+    return runs
 
 
 def _vlm_steps(

@@ -26,6 +26,7 @@ from shotseek.pipeline.config import (
     RAY_AUTO,
     RAY_LOCAL,
     RERANK_MAX,
+    SEQUENCE_WITHIN_S,
     Settings,
 )
 from shotseek.pipeline.errors import ShotseekError
@@ -345,6 +346,21 @@ def search(
     explain: Annotated[
         bool, typer.Option("--explain", help="The VLM says why each top hit fits (order kept).")
     ] = False,
+    then: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--then",
+            help="And then this (repeatable, in order): hits are runs of shots in one video.",
+        ),
+    ] = None,
+    within: Annotated[
+        str | None,
+        typer.Option(
+            "--within",
+            help=f"With --then: most time between steps (20s, 00:01:00; default "
+            f"{SEQUENCE_WITHIN_S:g}s).",
+        ),
+    ] = None,
     model: ModelOpt = None,
     pretrained: PretrainedOpt = None,
     as_json: JsonOpt = False,
@@ -369,6 +385,8 @@ def search(
             mode=mode.value,
             rerank=rerank,
             explain=explain,
+            then=then or None,
+            within=parse_timecode(within.removesuffix("s")) if within else SEQUENCE_WITHIN_S,
         )
     except ValueError as exc:
         raise ShotseekError(validation_message(exc)) from exc

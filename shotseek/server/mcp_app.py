@@ -68,6 +68,9 @@ from shotseek.pipeline.config import (
     MCP_LIMIT_MAX,
     PROGRESS_EVERY_S,
     RERANK_MAX,
+    SEQUENCE_STEPS_MAX,
+    SEQUENCE_WITHIN_MAX,
+    SEQUENCE_WITHIN_S,
     STRUCTURE_PAGE_MAX,
     Settings,
 )
@@ -297,6 +300,10 @@ def _hit_line(hit: SearchHit) -> str:
         line += f"; VLM: {verdict} ({hit.relevance:.2f}): {fenced(hit.explanation)}"
     if hit.caption:
         line += f"; caption: {fenced(hit.caption)}"
+    if hit.steps:
+        line += "; then " + ", then ".join(
+            f"{s.shot.start_tc}-{s.shot.end_tc} ({s.shot.shot_id})" for s in hit.steps[1:]
+        )
     return line
 
 
@@ -361,7 +368,7 @@ def _reply(lines: list[str], view: BaseModel) -> CallToolResult:
 
 # -- the tools ---------------------------------------------------------------------------------
 
-ShotIds = Annotated[list[Ref] | None, Field(max_length=MAX_LIST_ITEMS, description="Shot ids.")]
+ShotIds = Annotated[list[Ref] | None, Field(max_length=MAX_LIST_ITEMS)]
 Texts = Annotated[list[QueryText] | None, Field(max_length=MAX_LIST_ITEMS)]
 VideoRef = Annotated[Ref, Field(description="Video id, file name, or path under the roots.")]
 Cursor = Annotated[str | None, Field(max_length=64, description="next_cursor of a page.")]
@@ -370,7 +377,7 @@ Rerank = Annotated[
     Field(ge=0, le=RERANK_MAX, description="The VLM judges this many top hits and reorders them."),
 ]
 Explain = Annotated[bool, Field(description="The VLM says why each top hit fits; order kept.")]
-Thumbs = Annotated[bool, Field(description="Attach thumbnails.")]
+Thumbs = bool  # include_thumbnails: its name says it
 
 
 @_user_errors
@@ -479,6 +486,13 @@ async def search_shots(
     ] = "clip",
     rerank: Rerank = 0,
     explain: Explain = False,
+    then: Annotated[
+        list[QueryText] | None,
+        Field(max_length=SEQUENCE_STEPS_MAX - 1, description="Then these, in order: runs."),
+    ] = None,
+    within: Annotated[
+        float, Field(gt=0, le=SEQUENCE_WITHIN_MAX, description="Most s between steps.")
+    ] = SEQUENCE_WITHIN_S,
 ) -> Annotated[CallToolResult, SearchView]:
     """Find shots by text, image or both: ranked, time-coded, with thumbnails; keep
     search_id to refine. rerank/explain ask the local VLM (seconds a shot)."""
@@ -505,6 +519,8 @@ async def search_shots(
             mode=mode,
             rerank=rerank,
             explain=explain,
+            then=then,
+            within=within,
         )
         return SearchRequest(query=asked, image_data=image_bytes)
 
@@ -523,10 +539,8 @@ async def refine_search(
     negative_text: Annotated[Texts, Field(description="Words for what is not.")] = None,
     limit: Annotated[int | None, Field(ge=1, le=MCP_LIMIT_MAX)] = None,
     include_thumbnails: Thumbs = True,
-    rerank: Annotated[int | None, Field(ge=0, le=RERANK_MAX, description="As search_shots.")] = (
-        None
-    ),
-    explain: Annotated[bool | None, Field(description="As search_shots.")] = None,
+    rerank: Annotated[int | None, Field(ge=0, le=RERANK_MAX)] = None,  # as search_shots
+    explain: bool | None = None,
 ) -> Annotated[CallToolResult, SearchView]:
     """More like these, less like those: feedback accumulates along a chain; judged shots
     are not shown again. The VLM judges only if rerank or explain."""
@@ -626,7 +640,7 @@ async def export_selects(
         Field(description="edl; fcp-xml: Premiere, Resolve; fcpxml: Final Cut; otio; mlt; csv."),
     ],
     ctx: Context[SharedContext, Any],
-    search_id: Annotated[Ref | None, Field(description="Its hits, best first.")] = None,
+    search_id: Ref | None = None,  # its hits, best first
     shot_ids: ShotIds = None,
     order: Annotated[ExportOrder, Field(description="source: by file and time.")] = "rank",
     handles: Annotated[Ref, Field(description="Around each shot: 1s or 12f.")] = "0",
@@ -660,7 +674,7 @@ CLIP_URI = "shotseek://clips/{name}"
 @_user_errors
 async def clip_shots(
     ctx: Context[SharedContext, Any],
-    search_id: Annotated[Ref | None, Field(description="Its hits, best first.")] = None,
+    search_id: Ref | None = None,  # its hits, best first
     shot_ids: ShotIds = None,
     fast: Annotated[bool, Field(description="Copy, no re-encode.")] = False,
     reel: Annotated[bool, Field(description="One file of all.")] = False,

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shotseek.pipeline.config import MAX_LIST_ITEMS, MAX_REF_CHARS, MCP_REPLY_BYTES
+from shotseek.pipeline.config import MAX_LIST_ITEMS, MAX_TEXT_CHARS, MCP_REPLY_BYTES
 from shotseek.pipeline.errors import QueryError
 from shotseek.pipeline.models import (
     BoundaryKind,
@@ -48,8 +48,9 @@ def fenced(text: str | None) -> str:
 
 def compact_schema(schema: Any, *, output: bool = False) -> Any:
     """A JSON schema without what it repeats: titles; for an optional field (one with a null
-    default) its null branch and default; in arguments, bounds no agent reaches (a path's
-    4096 characters, a list's 100 items; the arguments are still checked against them). An
+    default) its null branch and default; in arguments, bounds no agent reaches (a text's
+    2,000 characters, a path's 4,096, a list's 100 items; the arguments are still checked
+    against them). An
     output schema (``output``) also goes without descriptions (the tool's says it), defaults
     (a reply has its values), ``required`` lists, which repeat every field name (a reply
     leaves an empty optional field out rather than sending null: :func:`structured`), and the
@@ -65,7 +66,7 @@ def compact_schema(schema: Any, *, output: bool = False) -> Any:
         if key in ("properties", "$defs") and isinstance(value, dict):  # names, not keywords
             out[key] = {name: compact_schema(v, output=output) for name, v in value.items()}
         elif key not in dropped and not (
-            (key == "maxLength" and isinstance(value, int) and value >= MAX_REF_CHARS)
+            (key == "maxLength" and isinstance(value, int) and value >= MAX_TEXT_CHARS)
             or (key == "maxItems" and isinstance(value, int) and value >= MAX_LIST_ITEMS)
         ):
             out[key] = compact_schema(value, output=output)
@@ -228,6 +229,7 @@ class HitView(BaseModel):
     relevance: float | None = None
     explanation: str | None = None
     caption: str | None = None
+    steps: list[str] | None = None  # a sequence's shots, one per step (times: the text)
 
 
 class SearchView(BaseModel):
@@ -259,6 +261,7 @@ class SearchView(BaseModel):
                     relevance=h.relevance,
                     explanation=h.explanation,
                     caption=h.caption,
+                    steps=[s.shot.shot_id for s in h.steps] if h.steps else None,
                 )
                 for h in result.hits
             ],

@@ -92,7 +92,16 @@ def print_result(result) -> None:
             ids[shot.shot_id],
         )
     out.print(table)
-    for hit in result.hits:  # what the VLM said, under the table (it does not fit a column)
+    for hit in result.hits:  # a sequence's steps and what the VLM said, under the table
+        if hit.steps:
+            out.print(
+                f"{hit.rank:>3}. "
+                + " → then ".join(
+                    f"{s.text} {s.shot.start_tc}–{s.shot.end_tc} ({s.score:.3f})" for s in hit.steps
+                ),
+                highlight=False,
+                markup=False,
+            )
         if hit.explanation:
             out.print(f"{hit.rank:>3}. {hit.explanation}", highlight=False)
         if hit.caption:
