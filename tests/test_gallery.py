@@ -537,3 +537,21 @@ def test_an_image_query_filters_hover_scrub_and_keys(server, browser, tmp_path):
     assert page.evaluate("() => document.activeElement.id") == "q"
     assert errors == []
     page.context.close()
+
+
+def test_a_sequence_query_shows_each_run_with_its_steps(server, browser):
+    """ "This, then that" from the page: the hits are runs, each tile lists its steps."""
+    page, errors = _signed_in(browser, server["url"])
+    page.fill("#q", "a blue circle")
+    page.fill("#then", "a red square")
+    page.fill("#within", "10s")
+    page.click("#go")
+    page.wait_for_selector("#grid .tile .step")
+    top = page.locator("#grid .tile").first
+    step = top.locator(".step").inner_text()
+    assert step.startswith("then a red square: ")
+    start, end = step.split(": ")[1].split(" \u2013 ")
+    assert _tc(float(top.get_attribute("data-end"))) <= start < end
+    assert "sequence" in page.inner_text("#verdict")
+    assert errors == []
+    page.context.close()

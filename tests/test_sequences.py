@@ -137,3 +137,13 @@ def test_the_cli_and_mcp_search_sequences_alike(archive, monkeypatch):
     hits = answer.structured_content["hits"]
     assert [h["steps"] for h in hits] == [[s["shot"]["shot_id"] for s in h["steps"]] for h in cli]
     assert "then " in answer.content[0].text
+
+
+def test_refining_a_sequence_refines_its_first_step_as_shots(archive):
+    from shotseek.pipeline.search import refine
+
+    with ShotStore(archive) as store:
+        found = search(archive, store, SearchQuery(text="a red circle", then=["a blue square"]))
+        refined = refine(archive, store, found.search_id, negative=[found.hits[0].shot.shot_id])
+    assert refined.query.then is None and all(h.steps is None for h in refined.hits)
+    assert found.hits[0].shot.shot_id not in [h.shot.shot_id for h in refined.hits]

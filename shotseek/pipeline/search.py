@@ -278,9 +278,8 @@ def _sequence(
     query = query.model_copy(update={"then": texts})
     vectors = [vector, *(query_vector(encoder, t, None, 0.0) for t in texts)]
     notes += [encoder.text_overflow(t) for t in texts]
-    found = [store.query(model_id, vector=v, limit=SEQUENCE_CANDIDATES, **scope) for v in vectors]
     labels = [query.text or "the image", *texts]
-    runs = join_steps(found, query.within)
+    runs = sequence_runs(store, model_id, vectors, query.within, scope)
     if query.per_video is None and query.min_score is None:
         runs = runs[: query.limit]
     steps = [
@@ -301,6 +300,15 @@ def _sequence(
         record=record,
         runs=steps,
     )
+
+
+def sequence_runs(
+    store: ShotStore, model_id: str, vectors: Sequence[np.ndarray], within: float, scope: dict
+) -> list[tuple[list[tuple[Shot, float]], float]]:
+    """Each step's :data:`SEQUENCE_CANDIDATES` nearest shots from the index (within the
+    query's videos and times), joined into runs (:func:`join_steps`)."""
+    found = [store.query(model_id, vector=v, limit=SEQUENCE_CANDIDATES, **scope) for v in vectors]
+    return join_steps(found, within)
 
 
 def join_steps(
@@ -428,8 +436,13 @@ def refine(
         encoder = reader_encoder(settings, model, text_only=True)
     said = {t: encoder.encode_text(t) for t in words} if encoder is not None else {}
     base = np.asarray(record.vector, dtype=np.float32)
-    query = parent.query.model_copy(
-        update={"limit": limit or parent.query.limit, "rerank": rerank, "explain": explain}
+    query = parent.query.model_copy(  # a sequence's refinement: its first step, as shots
+        update={
+            "limit": limit or parent.query.limit,
+            "rerank": rerank,
+            "explain": explain,
+            "then": None,
+        }
     )
     found = store.query(
         model_id,

@@ -100,6 +100,18 @@ WEB = files("shotseek.server") / "web"
 # -- what the page is sent ---------------------------------------------------------------------
 
 
+class StepTile(BaseModel):
+    """A step of a sequence hit as the page draws it."""
+
+    text: str
+    shot_id: str
+    start: float
+    end: float
+    start_tc: str
+    end_tc: str
+    score: float
+
+
 class Tile(BaseModel):
     """One shot as the page draws it."""
 
@@ -122,6 +134,7 @@ class Tile(BaseModel):
     match: bool | None = None
     relevance: float | None = None
     explanation: str | None = None
+    steps: list[StepTile] | None = None
 
 
 class ResultsView(BaseModel):
@@ -271,11 +284,13 @@ class Gallery:
                     match=hit.match if hit else None,
                     relevance=hit.relevance if hit else None,
                     explanation=hit.explanation if hit else None,
+                    steps=_steps(hit.steps) if hit and hit.steps else None,
                 )
             )
         return made
 
     async def results(self, result: SearchResult) -> ResultsView:
+        self.remember([s.shot for h in result.hits for s in h.steps or ()])
         return ResultsView(
             search_id=result.search_id,
             parent_id=result.parent_id,
@@ -364,6 +379,21 @@ class Gallery:
             Image.fromarray(row).save(part, format="JPEG", quality=80)
         os.replace(part.name, target)
         return target
+
+
+def _steps(steps: list[Any]) -> list[StepTile]:
+    return [
+        StepTile(
+            text=s.text,
+            shot_id=s.shot.shot_id,
+            start=s.shot.start,
+            end=s.shot.end,
+            start_tc=format_timecode(s.shot.start),
+            end_tc=format_timecode(s.shot.end),
+            score=s.score,
+        )
+        for s in steps
+    ]
 
 
 # -- requests ----------------------------------------------------------------------------------

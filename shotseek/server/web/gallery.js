@@ -73,6 +73,11 @@
       limit: Number($("limit").value) || 24,
       mode: mode || $("mode").value,
     };
+    const then = $("then").value.split(";").map((step) => step.trim()).filter(Boolean);
+    if (then.length && !mode) { // a sequence: runs of shots, one per step
+      q.then = then;
+      q.within = seconds($("within").value.replace(/s$/, ""), "within") || 30;
+    }
     return { query: q, image_data: state.image };
   }
 
@@ -309,7 +314,9 @@
         thumb.classList.add("playing");
       }
       const info = await playInfo(t.shot_id);
-      await playSpan(video, info, info.start, info.end);
+      // a sequence plays its whole run, first step to last (one file, unless it is a proxy)
+      const last = t.steps && !info.proxy ? t.steps[t.steps.length - 1].end : info.end;
+      await playSpan(video, info, info.start, last);
       say(info.proxy ? "playing a proxy cut for the browser (the file's codec is not one it plays)" : "");
     } catch (e) {
       say(e.message, true);

@@ -55,6 +55,9 @@
       li.append(el("div", t.match ? "verdict yes" : "verdict no",
         t.match ? "VLM: shows it" : "VLM: does not show it"));
     }
+    for (const step of (t.steps || []).slice(1)) {
+      li.append(el("div", "step", `then ${step.text}: ${step.start_tc} \u2013 ${step.end_tc}`));
+    }
     if (t.caption) li.append(el("div", "caption", t.caption));
     if (t.explanation) li.append(el("div", "explanation", t.explanation));
     setMark(li, mark || 0);
