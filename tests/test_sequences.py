@@ -147,3 +147,26 @@ def test_refining_a_sequence_refines_its_first_step_as_shots(archive):
         refined = refine(archive, store, found.search_id, negative=[found.hits[0].shot.shot_id])
     assert refined.query.then is None and all(h.steps is None for h in refined.hits)
     assert found.hits[0].shot.shot_id not in [h.shot.shot_id for h in refined.hits]
+
+
+def test_eval_reads_sequence_lines_and_reports_them_apart(archive, tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOTSEEK_DATA_DIR", str(archive.data_dir))
+    monkeypatch.setenv("SHOTSEEK_MODEL", TINY_CLIP)
+    monkeypatch.setenv("SHOTSEEK_DEVICE", "cpu")
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "video,start,end,query,then,within\n"
+        "runs.mp4,0,6,a red circle,a blue square,8\n"  # the true run
+        "runs.mp4,27,45,a red circle,a blue square,8\n"  # 12 s apart: too far, not answered
+        "runs.mp4,3,6,a blue square,,\n"  # a plain line beside them
+        "runs.mp4,0,3,a red circle,a;b;c;d;e,\n"  # six steps: refused with its line
+        "runs.mp4,0,3,a red circle,a blue square,forever\n"
+    )
+    done = CliRunner().invoke(app, ["eval", str(log), "--json"])
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    plain, sequences = report["runs"]
+    assert plain["queries"] == 1 and "sequences" in sequences["name"]
+    ranks = [o["rank"] for o in sequences["outcomes"]]
+    assert ranks[0] == 1 and ranks[1] != 1  # the far pair is never the top run
+    assert [p["line"] for p in report["problems"]] == [5, 6]

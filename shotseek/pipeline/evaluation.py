@@ -17,7 +17,16 @@ from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import BaseModel, Field
 
-from shotseek.pipeline.config import EVAL_DEPTH, EVAL_KS, MAX_TEXT_CHARS, RRF_K, Settings
+from shotseek.pipeline.config import (
+    EVAL_DEPTH,
+    EVAL_KS,
+    MAX_TEXT_CHARS,
+    RRF_K,
+    SEQUENCE_STEPS_MAX,
+    SEQUENCE_WITHIN_MAX,
+    SEQUENCE_WITHIN_S,
+    Settings,
+)
 from shotseek.pipeline.errors import QueryError, ShotseekError
 from shotseek.pipeline.models import SearchMode, SearchQuery
 from shotseek.pipeline.timecode import FrameRateNeeded, format_timecode, parse_timecode
@@ -78,6 +87,10 @@ class LogEntry(BaseModel):
     start_text: str = Field(description="As the log wrote it (HH:MM:SS:FF needs the rate).")
     end_text: str
     query: str
+    then: list[str] = Field(
+        default_factory=list, description="A sequence line: the steps after the query."
+    )
+    within: float = Field(SEQUENCE_WITHIN_S, description="A sequence's most seconds a step.")
 
 
 class LogProblem(BaseModel):
@@ -130,7 +143,9 @@ _COLUMNS = ("video", "start", "end", "query")
 
 def read_log(path: Path) -> tuple[list[LogEntry], list[LogProblem]]:
     """The lines of a CSV or TSV log with a header naming ``video, start, end, query`` (in any
-    order; other columns are ignored); a malformed line is reported with its number, not read."""
+    order; other columns are ignored); a malformed line is reported with its number, not read.
+    A ``then`` column makes a line with steps in it (separated by ``;``) a sequence, searched
+    as ``search --then`` (``within``, seconds, when the log has that column)."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -146,16 +161,39 @@ def read_log(path: Path) -> tuple[list[LogEntry], list[LogProblem]]:
             f"{path}: line 1 must name the columns video, start, end, query ({kind}-separated); "
             f"missing: {', '.join(missing)}"
         )
-    where = {c: header.index(c) for c in _COLUMNS}
+    where = {c: header.index(c) for c in (*_COLUMNS, "then", "within") if c in header}
     entries, problems = [], []
     for number, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
             continue
         try:
-            cells = {c: row[i].strip() for c, i in where.items()}
+            if len(row) <= max(where[c] for c in _COLUMNS):
+                raise IndexError
+            cells = {c: row[i].strip() if i < len(row) else "" for c, i in where.items()}
         except IndexError:
             problems.append(
                 LogProblem(line=number, reason=f"{len(row)} columns, not {len(header)}")
+            )
+            continue
+        then = [step.strip() for step in cells.get("then", "").split(";") if step.strip()]
+        try:
+            within = float(cells["within"].removesuffix("s")) if cells.get("within") else None
+            if within is not None and not 0 < within <= SEQUENCE_WITHIN_MAX:
+                raise ValueError
+        except ValueError:
+            problems.append(
+                LogProblem(
+                    line=number,
+                    reason=f"within: {cells['within']!r} is not seconds between 0 and "
+                    f"{SEQUENCE_WITHIN_MAX:g}",
+                )
+            )
+            continue
+        if len(then) >= SEQUENCE_STEPS_MAX:
+            problems.append(
+                LogProblem(
+                    line=number, reason=f"{len(then) + 1} steps: at most {SEQUENCE_STEPS_MAX}"
+                )
             )
             continue
         try:
@@ -183,9 +221,26 @@ def read_log(path: Path) -> tuple[list[LogEntry], list[LogProblem]]:
                     start_text=cells["start"],
                     end_text=cells["end"],
                     query=cells["query"],
+                    then=then,
+                    within=within or SEQUENCE_WITHIN_S,
                 )
             )
     return entries, problems
+
+
+def _run(name: str, config: EvalConfig, outcomes: list[QueryOutcome]) -> EvalRun:
+    ranks = [o.rank for o in outcomes]
+    return EvalRun(
+        name=name,
+        model_id=config.model_id,
+        mode=config.mode,
+        rerank=config.rerank,
+        queries=len(outcomes),
+        recall={k: recall_at(ranks, k) for k in EVAL_KS},
+        mrr=mean_reciprocal_rank(ranks),
+        median_rank=median_rank(ranks),
+        outcomes=outcomes,
+    )
 
 
 class _FrameSpans:
@@ -277,7 +332,7 @@ def evaluate(
         model = store.models()[config.model_id]
         encoder = reader_encoder(settings, model)
         videos: dict[str, str | None] = {}
-        outcomes = []
+        outcomes, sequences = [], []
         for entry in entries:
             if entry.video not in videos:
                 try:
@@ -293,23 +348,29 @@ def evaluate(
             if span is None:
                 continue
             start, end = span
+            if entry.then and (config.mode != "clip" or config.rerank):
+                continue  # sequences are CLIP searches: measured in the clip run alone
             query = SearchQuery(
                 text=entry.query[:MAX_TEXT_CHARS],
                 limit=EVAL_DEPTH,
                 mode=config.mode,
                 rerank=config.rerank,
+                then=[step[:MAX_TEXT_CHARS] for step in entry.then] or None,
+                within=entry.within,
             )
             result = search(
                 settings, store, query, encoder=encoder, model_id=config.model_id, record=False
             )
             lo, hi = start - tolerance, end + tolerance
-            rank = rank_of(
+            rank = rank_of(  # a sequence hit spans its run, first step to last
                 result.hits,
                 lambda h, v=video_id, lo=lo, hi=hi: (
-                    h.shot.video_id == v and h.shot.start < hi and h.shot.end > lo
+                    h.shot.video_id == v
+                    and h.shot.start < hi
+                    and (h.steps[-1].shot.end if h.steps else h.shot.end) > lo
                 ),
             )
-            outcomes.append(
+            (sequences if entry.then else outcomes).append(
                 QueryOutcome(
                     line=entry.line,
                     video=entry.video,
@@ -321,21 +382,10 @@ def evaluate(
             )
             if progress is not None:
                 progress(done, total)
-        ranks = [o.rank for o in outcomes]
         label = config.mode + (f" +rerank {config.rerank}" if config.rerank else "")
-        runs.append(
-            EvalRun(
-                name=f"{label} {config.model_id}",
-                model_id=config.model_id,
-                mode=config.mode,
-                rerank=config.rerank,
-                queries=len(outcomes),
-                recall={k: recall_at(ranks, k) for k in EVAL_KS},
-                mrr=mean_reciprocal_rank(ranks),
-                median_rank=median_rank(ranks),
-                outcomes=outcomes,
-            )
-        )
+        runs.append(_run(f"{label} {config.model_id}", config, outcomes))
+        if sequences:  # reported apart: a run's figures are for one kind of question
+            runs.append(_run(f"{label} sequences {config.model_id}", config, sequences))
     skipped = len(problems) + sum(1 for e in entries if e.video in unknown)
     return EvalReport(
         log=str(log),
