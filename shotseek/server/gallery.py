@@ -497,6 +497,8 @@ def gallery_app(
                 response = _error(403, str(exc))
             except ShotseekError as exc:
                 response = _error(400, str(exc))
+            except OSError as exc:  # a file gone or unreadable between two requests
+                response = _error(500, f"could not read a file: {exc}")
             response.headers["content-security-policy"] = CSP
             response.headers["x-content-type-options"] = "nosniff"
             # not no-referrer: under it a form's POST carries "Origin: null"
