@@ -453,7 +453,11 @@ def test_the_gallery_command_alone_serves_the_archive_and_plays_only_its_files(t
     make_footage(media / "one.mp4", [Scene("red", "circle", 2.0), Scene("blue", "square", 2.0)])
     _, store = indexed_store(media, tmp_path / "data")
     store.close()
-    proc, url = _gallery(cli_env(tmp_path / "data"))
+    # the browser webbrowser.open would start: a script that leaves a mark (--no-browser: none)
+    opened, opener = tmp_path / "opened", tmp_path / "opener.sh"
+    opener.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    opener.chmod(0o755)
+    proc, url = _gallery({**cli_env(tmp_path / "data"), "BROWSER": str(opener)})
     try:
         client = httpx2.Client(base_url=url, timeout=120)
         page = client.get("/")
@@ -465,6 +469,7 @@ def test_the_gallery_command_alone_serves_the_archive_and_plays_only_its_files(t
         shot = found["tiles"][0]["shot_id"]
         assert client.get(f"/media/{shot}", headers={"range": "bytes=0-9"}).status_code == 206
         assert client.post("/mcp", json={}).status_code != 404  # MCP is served beside it
+        assert not opened.exists()  # --no-browser is kept in a server of its own too
     finally:
         proc.terminate()
         proc.wait(timeout=60)

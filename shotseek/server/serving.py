@@ -12,10 +12,19 @@ from shotseek.pipeline.errors import ShotseekError
 from shotseek.server.render import err
 
 
-def serve(settings: Settings, http: bool, host: str, port: int, browser: bool = False) -> None:
+def serve(
+    settings: Settings,
+    http: bool,
+    host: str,
+    port: int,
+    *,
+    browser: bool = False,
+    own: bool = False,
+) -> None:
     """Serve MCP (stdio, or HTTP on ``host:port`` with the gallery beside it) until the client
-    or a signal ends it; with ``browser`` (``shotseek gallery``), open the gallery in the
-    browser once it answers."""
+    or a signal ends it; with ``browser``, open the gallery in the browser once it answers;
+    ``own`` (``shotseek gallery``): the gallery plays the archive's own files when no media
+    roots are set."""
     from shotseek.server.local import LocalServer, PipelineHandler
 
     # The CLI reaches the embedded store through this server: listen before the slow imports,
@@ -26,7 +35,7 @@ def serve(settings: Settings, http: bool, host: str, port: int, browser: bool = 
         if not local.start():
             local = None
     try:
-        _serve_mcp(settings, http, host, port, handler, local, browser)
+        _serve_mcp(settings, http, host, port, handler, local, browser, own)
     finally:
         if local is not None:
             local.stop()
@@ -87,7 +96,14 @@ def socket_doer(settings: Settings) -> Any:
 
 
 def _serve_mcp(
-    settings: Settings, http: bool, host: str, port: int, handler: Any, local: Any, browser: bool
+    settings: Settings,
+    http: bool,
+    host: str,
+    port: int,
+    handler: Any,
+    local: Any,
+    browser: bool,
+    own: bool,
 ) -> None:
     from shotseek.server.mcp_app import SharedContext, create_server
 
@@ -107,7 +123,7 @@ def _serve_mcp(
         context = shared.get()  # one clear line now, not a traceback per request later
         if context.unavailable:
             raise ShotseekError(context.unavailable)
-        app_ = http_app(server, settings, host, port, archive_doer(shared), browser)
+        app_ = http_app(server, settings, host, port, archive_doer(shared), own)
         err.print(
             f"shotseek MCP server on http://{host}:{port}/mcp"
             f"{' (bearer token required)' if settings.token else ''}, "
@@ -128,7 +144,7 @@ def gallery(settings: Settings, port: int, browser: bool) -> None:
 
     host = "127.0.0.1"
     if settings.qdrant_url or not listening(settings.data_dir):
-        serve(settings, True, host, port, browser=True)
+        serve(settings, True, host, port, browser=browser, own=True)
         return
     from shotseek.server.gallery import gallery_app
     from shotseek.server.http_auth import transport_security
