@@ -68,8 +68,7 @@ def main() -> None:
     from shotseek.pipeline.encoder import get_encoder
     from shotseek.pipeline.store import ShotStore
     from shotseek.server.gallery import gallery_app
-    from shotseek.server.mcp_app import SharedContext
-    from shotseek.server.serving import archive_doer
+    from shotseek.server.mcp_app import SharedContext, archive_doer
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp) / "data", model=TINY_CLIP, device="cpu")

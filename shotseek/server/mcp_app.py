@@ -208,16 +208,32 @@ def _load_encoder(settings: Settings):
     return get_encoder(settings)
 
 
-async def _ready(ctx: Context[SharedContext, Any]) -> Archive:
-    """The archive the operations work on (store and job queue), or a tool error saying why it
-    is not there."""
-    shared: SharedContext = ctx.request_context.lifespan_context
+async def open_archive(shared: SharedContext) -> Archive:
+    """The archive the operations work on (store and job queue), or a ShotseekError saying
+    why it is not there."""
     app = shared.current
     if app.store is None:  # not open (yet): try again, off the event loop
         app = await anyio.to_thread.run_sync(shared.get)
     if app.store is None or app.jobs is None:
-        raise ToolError(app.unavailable or "the store is not open")
+        raise ShotseekError(app.unavailable or "the store is not open")
     return Archive(app.settings, app.store, app.jobs)
+
+
+async def _ready(ctx: Context[SharedContext, Any]) -> Archive:
+    """:func:`open_archive` for a tool: a tool error when it is not there."""
+    try:
+        return await open_archive(ctx.request_context.lifespan_context)
+    except ShotseekError as exc:
+        raise ToolError(str(exc)) from exc
+
+
+def archive_doer(shared: SharedContext) -> Callable[[str, BaseModel], Any]:
+    """Operations on this process's archive, off the event loop: the gallery's ``do``."""
+
+    async def do(name: str, request: BaseModel) -> Any:
+        return await _do(name, await open_archive(shared), request)
+
+    return do
 
 
 async def _do(

@@ -64,24 +64,6 @@ def http_app(
     return beside(app, gallery_app(settings, do, hosts, play_indexed=own))
 
 
-def archive_doer(shared: Any) -> Any:
-    """Operations on this process's archive (the server's store and job queue), off the event
-    loop: the gallery's ``do``."""
-    import anyio.to_thread
-
-    from shotseek.ops.archive import Archive
-    from shotseek.ops.operations import OPERATIONS
-
-    async def do(name: str, request: Any) -> Any:
-        context = await anyio.to_thread.run_sync(shared.get)
-        if context.store is None or context.jobs is None:
-            raise ShotseekError(context.unavailable or "the store is not open")
-        archive = Archive(context.settings, context.store, context.jobs)
-        return await anyio.to_thread.run_sync(OPERATIONS[name], archive, request)
-
-    return do
-
-
 def socket_doer(settings: Settings) -> Any:
     """Operations through the socket of the ``shotseek serve`` that holds the store (or here,
     when it has gone): the gallery's ``do`` beside a running server."""
@@ -105,7 +87,7 @@ def _serve_mcp(
     browser: bool,
     own: bool,
 ) -> None:
-    from shotseek.server.mcp_app import SharedContext, create_server
+    from shotseek.server.mcp_app import SharedContext, archive_doer, create_server
 
     if not settings.media_root_paths:
         err.print(
