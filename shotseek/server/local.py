@@ -127,8 +127,12 @@ def call(
 def listening(data_dir: Path) -> bool:
     """Whether a ``shotseek serve`` listens on ``data_dir``'s socket now."""
     path = socket_path(data_dir)
-    if path is None or not _ours(path):
-        return False
+    return path is not None and _ours(path) and _answers(path)
+
+
+def _answers(path: Path) -> bool:
+    """Whether something accepts a connection on the socket ``path`` (a socket file left by a
+    killed server accepts none)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
         conn.settimeout(CONNECT_TIMEOUT_S)
         try:
@@ -172,15 +176,10 @@ class LocalServer:
             if not _ours(self.path):
                 log.warning("%s exists and is not this user's socket: not listening", self.path)
                 return False
-            try:
-                probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                probe.settimeout(CONNECT_TIMEOUT_S)
-                probe.connect(str(self.path))
-                probe.close()
+            if _answers(self.path):
                 log.warning("another shotseek server listens on %s", self.path)
                 return False
-            except OSError:
-                self.path.unlink()  # left by a server that was killed
+            self.path.unlink()  # left by a server that was killed
         handle = self._handle
 
         class _Request(socketserver.StreamRequestHandler):
