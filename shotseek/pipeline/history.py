@@ -52,15 +52,20 @@ log = logging.getLogger(__name__)
 _THREAD_LOCK = threading.Lock()
 
 
-def write_atomically(target: Path, text: str) -> None:
-    """Write a file so that readers see the old or the new content, never half of it.
+def write_atomically(target: Path, content: str | bytes) -> None:
+    """Write a file (text as UTF-8, or bytes) so that readers see the old or the new content,
+    never half of it.
 
     The temporary file has a unique name, so concurrent writers never share (or delete) one."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        if isinstance(content, bytes):
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(content)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                fh.write(content)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -26,9 +26,7 @@ import hmac
 import html
 import io
 import json
-import os
 import secrets
-import tempfile
 import threading
 import zipfile
 from collections import OrderedDict
@@ -73,6 +71,7 @@ from shotseek.pipeline.errors import (
     ShotseekError,
     UnknownShotError,
 )
+from shotseek.pipeline.history import write_atomically
 from shotseek.pipeline.models import (
     SearchResult,
     Shot,
@@ -261,7 +260,6 @@ class Gallery:
         made = []
         for i, shot in enumerate(shots):
             record = await self.video(shot.video_id)
-            rate = record.clock.fps if record is not None and record.clock else None
             hit = hits[i] if hits else None
             made.append(
                 Tile(
@@ -273,7 +271,7 @@ class Gallery:
                     start_tc=format_timecode(shot.start),
                     end_tc=format_timecode(shot.end),
                     source_tc=shot.source_tc,
-                    frame=float(1 / rate) if rate else 1 / 25,
+                    frame=_frame_seconds(record),
                     index=shot.index,
                     scene=shot.scene,
                     class_index=shot.class_index,
@@ -335,9 +333,7 @@ class Gallery:
 
     async def play(self, shot_id: str) -> PlayView:
         shot = self.shot(shot_id)
-        record = await self.video(shot.video_id)
-        rate = record.clock.fps if record is not None and record.clock else None
-        frame = float(1 / rate) if rate else 1 / 25
+        frame = _frame_seconds(await self.video(shot.video_id))
         path = await anyio.to_thread.run_sync(self.media_path, shot)
         from shotseek.pipeline.video import browser_playable
 
@@ -359,8 +355,7 @@ class Gallery:
     def sprite(self, shot_id: str) -> Path:
         """A strip of :data:`SPRITE_FRAMES` frames across the shot, made once and kept."""
         shot = self.shot(shot_id)
-        folder = self.settings.data_dir / "sprites"
-        target = folder / f"{shot_id}.jpg"
+        target = self.settings.data_dir / "sprites" / f"{shot_id}.jpg"
         if target.is_file():
             return target
         import numpy as np
@@ -374,11 +369,16 @@ class Gallery:
         frames = frames_at(path, times, short_side=SPRITE_HEIGHT)
         height = min(f.shape[0] for f in frames)
         row = np.concatenate([f[:height] for f in frames], axis=1)
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, suffix=".part", delete=False) as part:
-            Image.fromarray(row).save(part, format="JPEG", quality=80)
-        os.replace(part.name, target)
+        encoded = io.BytesIO()
+        Image.fromarray(row).save(encoded, format="JPEG", quality=80)
+        write_atomically(target, encoded.getvalue())  # no half sprite, no leftover part file
         return target
+
+
+def _frame_seconds(record: VideoRecord | None) -> float:
+    """One frame of the video's file (the page stops a shot on its last frame by it); 1/25 s
+    for a video indexed before its clock was recorded."""
+    return float(1 / record.clock.fps) if record is not None and record.clock else 1 / 25
 
 
 def _steps(steps: list[Any]) -> list[StepTile]:
@@ -409,11 +409,17 @@ class Refused(Exception):
         self.status = status
 
 
-def _page(name: str, **values: str) -> str:
+def _filled(name: str, values: dict[str, str]) -> str:
+    """The template ``web/<name>`` with each ``{{key}}`` replaced by its value, as given."""
     text = (WEB / name).read_text("utf-8")
     for key, value in values.items():
-        text = text.replace("{{" + key + "}}", html.escape(value, quote=True))
+        text = text.replace("{{" + key + "}}", value)
     return text
+
+
+def _page(name: str, **values: str) -> str:
+    """A page with its values escaped for HTML text and attributes."""
+    return _filled(name, {k: html.escape(v, quote=True) for k, v in values.items()})
 
 
 #: The MCP Apps view of search results (:func:`app_view`), and its MIME type.
@@ -429,12 +435,10 @@ def app_view() -> str:
         "tiles_js": (WEB / "tiles.js").read_text("utf-8"),
         "app_js": (WEB / "app.js").read_text("utf-8"),
     }
-    text = (WEB / "app.html").read_text("utf-8")
     for key, value in parts.items():
         if "</" in value:  # would end the <script> or <style> element early
             raise ValueError(f"web/{key} holds '</', which cannot be inlined")
-        text = text.replace("{{" + key + "}}", value)
-    return text
+    return _filled("app.html", parts)
 
 
 def gallery_app(
